@@ -1,0 +1,20 @@
+"""Data sets for ext: synthetic generators, COCO/VOC converters and the ``datasets.yaml`` catalog.
+
+``resolve_data(name_or_yaml)`` turns a catalog name (``fault-synth``, ``rail-tracks`` ...) into an Ultralytics
+data YAML prepared once in the cache; any existing YAML path or Ultralytics data set name passes unchanged.
+"""
+
+from .catalog import catalog_path, load_catalog, resolve_data
+from .convert import Summary, coco_to_yolo, voc_to_yolo
+from .synthetic import GENERATORS, generate
+
+__all__ = (
+    "GENERATORS",
+    "Summary",
+    "catalog_path",
+    "coco_to_yolo",
+    "generate",
+    "load_catalog",
+    "resolve_data",
+    "voc_to_yolo",
+)

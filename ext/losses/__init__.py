@@ -1,0 +1,28 @@
+"""Losses of the HSD / GJADet extension: element-wise classification losses and distillation terms."""
+
+from .classification import (
+    CLS_LOSSES,
+    BCELoss,
+    EQLv2Loss,
+    FocalLoss,
+    GJRLoss,
+    GradientReweightedLoss,
+    QualityFocalLoss,
+    build_cls_loss,
+    quality_focal_element,
+)
+from .distillation import kl_cls, ld_kl
+
+__all__ = (
+    "CLS_LOSSES",
+    "BCELoss",
+    "EQLv2Loss",
+    "FocalLoss",
+    "GJRLoss",
+    "GradientReweightedLoss",
+    "QualityFocalLoss",
+    "build_cls_loss",
+    "quality_focal_element",
+    "kl_cls",
+    "ld_kl",
+)

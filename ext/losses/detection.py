@@ -1,0 +1,62 @@
+"""Ultralytics' detection loss with selectable classification (`cls_loss`) and box IoU (`iou_loss`) terms."""
+
+from __future__ import annotations
+
+import torch
+from ultralytics.utils.loss import BboxLoss, v8DetectionLoss
+from ultralytics.utils.metrics import bbox_iou
+
+from ..registry import check_choices
+from .classification import build_cls_loss
+
+IOU_FLAGS = {"iou": {}, "giou": {"GIoU": True}, "diou": {"DIoU": True}, "ciou": {"CIoU": True}}
+
+
+class SelectableBboxLoss(BboxLoss):
+    """Ultralytics' `BboxLoss` (IoU term + DFL/L1 term) whose IoU term is IoU, GIoU, DIoU or CIoU.
+
+    Args:
+        reg_max: DFL bins per box side. iou: one of `IOU_FLAGS`.
+    """
+
+    def __init__(self, reg_max: int = 16, iou: str = "ciou"):
+        super().__init__(reg_max)
+        self.iou = iou
+
+    def forward(self, pred_dist, pred_bboxes, anchor_points, target_bboxes, target_scores, target_scores_sum, fg_mask,
+                imgsz, stride) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (IoU loss, distribution loss), each a scalar normalised by `target_scores_sum`."""
+        loss_ciou, loss_dist = super().forward(pred_dist, pred_bboxes, anchor_points, target_bboxes, target_scores,
+                                               target_scores_sum, fg_mask, imgsz, stride)
+        if self.iou == "ciou":
+            return loss_ciou, loss_dist
+        fg = fg_mask.nonzero(as_tuple=True)
+        weight = target_scores[fg].sum(-1, keepdim=True)
+        iou = bbox_iou(pred_bboxes[fg], target_bboxes[fg], xywh=False, **IOU_FLAGS[self.iou])
+        return ((1.0 - iou) * weight).sum() / target_scores_sum, loss_dist
+
+
+class DetectionLoss(v8DetectionLoss):
+    """`v8DetectionLoss` whose element-wise classification loss and IoU loss follow the run's arguments.
+
+    Reads `cls_loss` (bce|focal|qfl|eqlv2|gjr), `iou_loss` (iou|giou|diou|ciou) and `gjr_*` from `model.args`.
+    The classification loss replaces Ultralytics' `self.bce`: `(logits [B, A, C], targets [B, A, C]) -> [B, A, C]`.
+    """
+
+    def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
+        super().__init__(model, tal_topk, tal_topk2)
+        h = self.hyp
+        get = h.get if isinstance(h, dict) else lambda k, d=None: getattr(h, k, d)
+        check_choices(h)
+        self.cls_name, self.iou_name = str(get("cls_loss", "bce")).lower(), str(get("iou_loss", "ciou")).lower()
+        kw = {k: get(k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta") if get(k) is not None}
+        if self.cls_name != "bce":  # "bce" keeps Ultralytics' own nn.BCEWithLogitsLoss
+            self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)
+        self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
+        self.fg_mask = None  # [B, A] bool foreground of the last call, read by localization distillation
+
+    def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
+        """Ultralytics' assignment and losses; also keeps the foreground mask for distillation."""
+        out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)
+        self.fg_mask = out[0][0]
+        return out

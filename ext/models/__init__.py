@@ -1,0 +1,7 @@
+"""Model families: `Detector` (any YAML, for baselines), `HSD` and `GJADet`."""
+
+from .detector import Detector
+from .gjadet import GJADet
+from .hsd import HSD
+
+__all__ = ("GJADet", "HSD", "Detector")

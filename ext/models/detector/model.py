@@ -1,0 +1,66 @@
+"""`Detector`: an Ultralytics `Model` whose YAMLs build through our builder and whose `data` may be a catalog name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ultralytics.engine.model import Model
+from ultralytics.models.yolo.detect import DetectionPredictor
+from ultralytics.utils import DEFAULT_CFG_DICT, RANK
+
+from ...data import resolve_data
+from ...nn.tasks import ExtDetectionModel, load_model_yaml
+from .train import ExtTrainer
+from .val import ExtValidator
+
+
+class Detector(Model):
+    """Ultralytics `Model` for our detection families; subclasses change `model_class`, `trainer`, `validator`.
+
+    Examples:
+        >>> Detector("yolo11n.yaml").train(data="fault-synth-tiny", epochs=1, imgsz=64)
+    """
+
+    model_class = ExtDetectionModel
+    trainer_class = ExtTrainer
+    validator_class = ExtValidator
+    predictor_class = DetectionPredictor
+    default_model = "yolo11n.yaml"
+
+    def __init__(self, model: str | Path = None, task: str = "detect", verbose: bool = False) -> None:
+        super().__init__(model=model or self.default_model, task="detect", verbose=verbose)
+
+    @property
+    def task_map(self) -> dict:
+        """Map the detect task to our model, trainer, validator and predictor classes."""
+        return {
+            "detect": {
+                "model": self.model_class,
+                "trainer": self.trainer_class,
+                "validator": self.validator_class,
+                "predictor": self.predictor_class,
+            }
+        }
+
+    def _new(self, cfg: str, task: str | None = None, verbose: bool = False) -> None:
+        """Build a new model from a YAML path or name (ours are found by name, e.g. `hsd-s.yaml`)."""
+        d = load_model_yaml(cfg)
+        self.cfg, self.task = str(cfg), "detect"
+        self.model = self.model_class(d, verbose=verbose and RANK == -1)
+        self.overrides.update(model=self.cfg, task=self.task)
+        self.model.args = {**DEFAULT_CFG_DICT, **self.overrides}  # allows export straight from a YAML
+        self.model.task = self.task
+        self.model_name = cfg
+
+    def train(self, trainer=None, **kwargs: Any):
+        """Train like Ultralytics' `Model.train`; `data` may also be a name from `datasets.yaml`."""
+        if kwargs.get("data"):
+            kwargs["data"] = resolve_data(kwargs["data"])
+        return super().train(trainer=trainer, **kwargs)
+
+    def val(self, validator=None, **kwargs: Any):
+        """Validate like Ultralytics' `Model.val`; `data` may also be a name from `datasets.yaml`."""
+        if kwargs.get("data"):
+            kwargs["data"] = resolve_data(kwargs["data"])
+        return super().val(validator=validator, **kwargs)

@@ -1,0 +1,15 @@
+"""`GJADet`: the GJADet family as an Ultralytics `Model` (`gjadet.yaml`, scales n, s, m)."""
+
+from ...nn.tasks import GJADetModel
+from ..detector import Detector
+from .train import GJADetTrainer
+from .val import GJADetValidator
+
+
+class GJADet(Detector):
+    """GJADet models. `GJADet("gjadet-n.yaml").train(data="crash-synth")` trains with GJR and CIoU by default."""
+
+    model_class = GJADetModel
+    trainer_class = GJADetTrainer
+    validator_class = GJADetValidator
+    default_model = "gjadet-n.yaml"

@@ -1,0 +1,31 @@
+"""`HSDTrainer`: our trainer with HSD's defaults and localization distillation when `distill_model` is set."""
+
+from __future__ import annotations
+
+from ...nn.tasks import HSDModel
+from ..detector import ExtTrainer
+from .distill import ld_distillation, load_teacher
+from .val import HSDValidator
+
+
+class HSDTrainer(ExtTrainer):
+    """Trains HSD students and teachers.
+
+    With `distill_model=teacher.pt`, Ultralytics' distillation wraps the student in our `LDDistillationModel`
+    (its feature term weighted by `dis`, off by default for HSD, plus LD weighted by `ld_weight`). The teacher path
+    is checked before anything else runs; its classes, strides and reg_max before the first epoch.
+    """
+
+    model_class = HSDModel
+    validator_class = HSDValidator
+    defaults = {"iou_loss": "giou", "dis": 0.0}
+
+    def __init__(self, cfg=None, overrides: dict | None = None, _callbacks=None):
+        if overrides and overrides.get("distill_model") and not overrides.get("resume"):
+            load_teacher(overrides["distill_model"])  # a missing or broken teacher stops the run here
+        super().__init__(**({"cfg": cfg} if cfg else {}), overrides=overrides, _callbacks=_callbacks)
+
+    def _setup_train(self):
+        """Ultralytics' setup, building `LDDistillationModel` wherever it would build a `DistillationModel`."""
+        with ld_distillation():
+            super()._setup_train()

@@ -1,0 +1,7 @@
+"""`HSDValidator`: detection validation for HSD models."""
+
+from ..detector import ExtValidator
+
+
+class HSDValidator(ExtValidator):
+    """Validator of the HSD family."""

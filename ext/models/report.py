@@ -1,0 +1,49 @@
+"""Reporting helpers for the training scripts: validate a checkpoint, print a comparison table, print where results are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ultralytics.utils import LOGGER
+from ultralytics.utils.torch_utils import get_flops
+
+
+def model_row(label: str, weights: str, args: dict) -> dict:
+    """Validate `weights` on `args['data']`; return params, GFLOPs (at args['imgsz']), mAP50, mAP50-95 and any
+    extra metrics the family's validator reports (e.g. HSD's image-level rates) as `metrics.extra`."""
+    from ..cli import family_of
+
+    model = family_of(weights)(weights)
+    keep = {k: args[k] for k in ("data", "imgsz", "batch", "device", "workers") if k in args}
+    metrics = model.val(**keep, plots=False, verbose=False)
+    row = {
+        "model": label,
+        "params": sum(p.numel() for p in model.model.parameters()),
+        "GFLOPs": round(get_flops(model.model, args.get("imgsz", 640)), 2),
+        "mAP50": round(float(metrics.box.map50), 4),
+        "mAP50-95": round(float(metrics.box.map), 4),
+    }
+    row.update(getattr(metrics, "extra", {}) or {})
+    return row
+
+
+def print_table(rows: list[dict]) -> str:
+    """Print rows (dicts with the same keys) as a fixed-width table and return the text."""
+    keys = list(rows[0])
+    fmt = lambda v: f"{v:,}" if isinstance(v, int) else f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    cells = [[fmt(r.get(k, "")) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.rjust(w) for k, w in zip(keys, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    text = "\n".join(lines)
+    LOGGER.info("\n" + text)
+    return text
+
+
+def where(run_dir: Path, **others: str) -> None:
+    """Print where the weights, metrics and plots of a run are."""
+    run_dir = Path(run_dir)
+    LOGGER.info(f"\nResults:\n  weights  {run_dir / 'weights' / 'best.pt'}\n  metrics  {run_dir / 'results.csv'}"
+                f"\n  plots    {run_dir}/*.png")
+    for k, v in others.items():
+        LOGGER.info(f"  {k:<8} {v}")

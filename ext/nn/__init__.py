@@ -1,0 +1,1 @@
+"""Neural-network layers and the YAML model builder of `ext`."""

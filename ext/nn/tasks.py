@@ -1,0 +1,94 @@
+"""Model classes of `ext`: Ultralytics `DetectionModel`s built by our YAML builder, with our loss.
+
+`ExtDetectionModel` builds any model YAML (ours or Ultralytics') through `ext.nn.builder.parse_model` and uses
+`ext.losses.DetectionLoss` (cls_loss / iou_loss choices). `HSDModel` and `GJADetModel` name the two families so
+that a checkpoint says which family it belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from copy import deepcopy
+from pathlib import Path
+
+import ultralytics.nn.tasks as ut
+from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+from ultralytics.utils import YAML
+
+from ..paths import models_dir
+from .builder import parse_model
+
+_BUILD_LOCK = threading.RLock()
+
+
+@contextmanager
+def our_builder():
+    """Let Ultralytics' model constructors build through our `parse_model` for the duration of the block."""
+    with _BUILD_LOCK:
+        original = ut.parse_model
+        ut.parse_model = parse_model
+        try:
+            yield
+        finally:
+            ut.parse_model = original
+
+
+def load_model_yaml(cfg: str | Path) -> dict:
+    """Load a model YAML by path or name, and set its `scale` from the name.
+
+    `hsd.yaml`, `hsd-s.yaml`, `hsds.yaml` and `cfg/models/hsd.yaml` all find our `cfg/models/hsd.yaml` (scale from
+    the suffix); Ultralytics names such as `yolo11n.yaml` go through Ultralytics' own loader.
+
+    Raises:
+        FileNotFoundError: the name is neither a file, one of ours, nor one Ultralytics knows; the message lists ours.
+    """
+    p = Path(cfg)
+    if p.suffix not in {".yaml", ".yml"}:
+        raise ValueError(f"model config must be a .yaml file, got '{cfg}'")
+    ours = {q.stem: q for q in models_dir().glob("*.yaml")}
+    m = re.fullmatch(r"(.+?)-?([nsmlx])", p.stem)
+    scale = ""
+    if p.is_file():
+        d = YAML.load(p)
+    elif p.stem in ours:
+        d = YAML.load(ours[p.stem])
+    elif m and m.group(1) in ours:
+        d, scale = YAML.load(ours[m.group(1)]), m.group(2)
+    else:
+        try:
+            return yaml_model_load(p)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"model '{cfg}' not found. Ours: {', '.join(sorted(ours))}") from e
+    d["scale"] = scale or d.get("scale") or ""
+    d["yaml_file"] = str(p)
+    return d
+
+
+class ExtDetectionModel(DetectionModel):
+    """An Ultralytics `DetectionModel` built by our builder (our modules + Ultralytics') and trained with our loss.
+
+    Args:
+        cfg: model YAML path/name (see `load_model_yaml`) or an already loaded model dict.
+        ch: input channels. nc: number of classes (overrides the YAML). verbose: print the layer table.
+    """
+
+    def __init__(self, cfg="hsd.yaml", ch=3, nc=None, verbose=True):
+        d = deepcopy(cfg) if isinstance(cfg, dict) else load_model_yaml(cfg)
+        with our_builder():
+            super().__init__(d, ch=ch, nc=nc, verbose=verbose)
+
+    def init_criterion(self):
+        """Return our detection loss (Ultralytics' v8DetectionLoss with selectable cls/IoU losses)."""
+        from ..losses.detection import DetectionLoss
+
+        return DetectionLoss(self)
+
+
+class HSDModel(ExtDetectionModel):
+    """HSD family model (student `hsd.yaml`, teacher `hsd-teacher.yaml`, or any detection YAML)."""
+
+
+class GJADetModel(ExtDetectionModel):
+    """GJADet family model (`gjadet.yaml`, or any detection YAML)."""

@@ -1,0 +1,247 @@
+"""Tests for ext.losses.classification: element-wise BCE / Focal / QFL / EQLv2 / GJR."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ext.losses import (
+    CLS_LOSSES,
+    BCELoss,
+    EQLv2Loss,
+    FocalLoss,
+    GJRLoss,
+    QualityFocalLoss,
+    build_cls_loss,
+)
+
+NC = 3
+# [4, 3] example: two foreground rows with soft targets, one background row, one foreground row of class 2.
+LOGITS_1 = [[0.5, -1.0, 0.2], [-0.3, 1.5, -2.0], [1.0, 0.4, -0.7], [-1.2, -0.1, 0.8]]
+TARGETS_1 = [[0.7, 0.0, 0.0], [0.0, 0.4, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.9]]
+LOGITS_2 = [[-0.4, 0.3, 1.1], [0.9, -0.6, 0.1], [-1.5, 2.0, 0.3], [0.2, 0.7, -0.9]]
+TARGETS_2 = [[0.0, 0.8, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.3]]
+
+
+def _t(values, dtype=torch.float32):
+    """Tensor from nested lists."""
+    return torch.tensor(values, dtype=dtype)
+
+
+def numpy_gjr(steps, gamma, mu, alpha, beta, fg_only=True):
+    """Independent float64 loop implementation of GJR: returns (losses per step, pos, neg, ratio)."""
+    pos, neg, ratio = np.zeros(NC), np.zeros(NC), np.full(NC, 100.0)
+    losses = []
+    for logits, targets in steps:
+        z, t = np.asarray(logits, np.float64), np.asarray(targets, np.float64)
+        loss = np.zeros_like(z)
+        pos_inc, neg_inc = np.zeros(NC), np.zeros(NC)
+        for i in range(z.shape[0]):
+            fg = max(t[i]) > 0 or not fg_only
+            for j in range(NC):
+                p = 1.0 / (1.0 + math.exp(-z[i, j]))
+                q = 1.0 / (1.0 + math.exp(-gamma * (ratio[j] - mu)))
+                w = (1 + alpha * (1 - q)) * t[i, j] + q * (1 - t[i, j]) if fg else 1.0
+                bce = -(t[i, j] * math.log(p) + (1 - t[i, j]) * math.log(1 - p))
+                loss[i, j] = w * bce * abs(t[i, j] - p) ** beta
+                if fg:
+                    g = abs(p - t[i, j])
+                    pos_inc[j] += g * t[i, j] * w
+                    neg_inc[j] += g * (1 - t[i, j]) * w
+        pos, neg = pos + pos_inc, neg + neg_inc
+        ratio = pos / (neg + 1e-10)
+        losses.append(loss)
+    return losses, pos, neg, ratio
+
+
+@pytest.mark.parametrize("name", CLS_LOSSES)
+def test_shape_finite_float32_from_half(name):
+    torch.manual_seed(0)
+    loss_fn = build_cls_loss(name, nc=4)
+    logits = (torch.randn(2, 7, 4) * 3).half().requires_grad_(True)
+    targets = (torch.rand(2, 7, 4) * (torch.rand(2, 7, 4) > 0.7)).half()
+    out = loss_fn(logits, targets)
+    assert out.shape == logits.shape
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    out.sum().backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad.float()).all()
+
+
+@pytest.mark.parametrize("name", CLS_LOSSES)
+def test_float32_under_cpu_autocast(name):
+    loss_fn = build_cls_loss(name, nc=3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = loss_fn(_t(LOGITS_1), _t(TARGETS_1))
+    assert out.dtype == torch.float32
+
+
+def test_bce_matches_torch():
+    z, t = _t(LOGITS_1), _t(TARGETS_1)
+    expected = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+    torch.testing.assert_close(BCELoss()(z, t), expected)
+
+
+def test_focal_hand_computed():
+    z, t = _t([[0.0, 2.0, -1.0]]), _t([[1.0, 0.0, 1.0]])
+    out = FocalLoss(gamma=1.5, alpha=0.25)(z, t)
+    p2, pm1 = 1 / (1 + math.exp(-2.0)), 1 / (1 + math.exp(1.0))
+    expected = [
+        0.25 * math.log(2) * 0.5**1.5,  # p = 0.5, t = 1
+        0.75 * -math.log(1 - p2) * p2**1.5,  # t = 0: p_t = 1 - p
+        0.25 * -math.log(pm1) * (1 - pm1) ** 1.5,  # t = 1: p_t = p
+    ]
+    torch.testing.assert_close(out, _t([expected]), rtol=1e-5, atol=1e-7)
+    no_alpha = FocalLoss(gamma=2.0, alpha=-1)(z, t)
+    torch.testing.assert_close(no_alpha[0, 0], torch.tensor(math.log(2) * 0.25))
+
+
+def test_qfl_hand_computed():
+    z, t = _t([[0.0, 1.0]]), _t([[0.6, 0.0]])
+    out = QualityFocalLoss(beta=2.0)(z, t)
+    p1 = 1 / (1 + math.exp(-1.0))
+    expected = [math.log(2) * 0.1**2, -math.log(1 - p1) * p1**2]
+    torch.testing.assert_close(out, _t([expected]), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("gamma", [5.0, 12.0])
+def test_gjr_first_call_equals_qfl(gamma):
+    torch.manual_seed(1)
+    z = torch.randn(3, 10, NC) * 2
+    t = torch.rand(3, 10, NC) * (torch.rand(3, 10, NC) > 0.6)
+    gjr = GJRLoss(NC, gamma=gamma)
+    torch.testing.assert_close(gjr(z, t), QualityFocalLoss(2.0)(z, t), rtol=1e-5, atol=1e-7)
+    eql = EQLv2Loss(NC, gamma=gamma)
+    torch.testing.assert_close(eql(z, t), BCELoss()(z, t), rtol=1e-5, atol=1e-7)
+
+
+def test_gjr_statistics_two_calls_match_hand():
+    gjr = GJRLoss(NC, gamma=5.0, mu=0.8, alpha=4.0, beta=2.0)
+    out1 = gjr(_t(LOGITS_1), _t(TARGETS_1))
+    out2 = gjr(_t(LOGITS_2), _t(TARGETS_2))
+    steps = [(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)]
+    losses, pos, neg, ratio = numpy_gjr(steps, gamma=5.0, mu=0.8, alpha=4.0, beta=2.0)
+    np.testing.assert_allclose(gjr.pos_grad.numpy(), pos, rtol=1e-5)
+    np.testing.assert_allclose(gjr.neg_grad.numpy(), neg, rtol=1e-5)
+    np.testing.assert_allclose(gjr.ratio.numpy(), ratio, rtol=1e-5)
+    np.testing.assert_allclose(gjr.gradient_ratio.numpy(), ratio, rtol=1e-5)
+    np.testing.assert_allclose(out1.numpy(), losses[0], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(out2.numpy(), losses[1], rtol=1e-5, atol=1e-8)
+    # the second step is really reweighted (weights differ from 1), so the check is not vacuous
+    assert not np.allclose(losses[1], QualityFocalLoss(2.0)(_t(LOGITS_2), _t(TARGETS_2)).numpy(), rtol=1e-3)
+
+
+def test_eqlv2_statistics_match_hand_without_beta():
+    eql = EQLv2Loss(NC, gamma=12.0)
+    eql(_t(LOGITS_1), _t(TARGETS_1))
+    out2 = eql(_t(LOGITS_2), _t(TARGETS_2))
+    steps = [(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)]
+    losses, pos, neg, ratio = numpy_gjr(steps, gamma=12.0, mu=0.8, alpha=4.0, beta=0.0)
+    np.testing.assert_allclose(eql.pos_grad.numpy(), pos, rtol=1e-5)
+    np.testing.assert_allclose(eql.neg_grad.numpy(), neg, rtol=1e-5)
+    np.testing.assert_allclose(out2.numpy(), losses[1], rtol=1e-5, atol=1e-8)
+
+
+def test_fg_only_false_counts_background():
+    gjr = GJRLoss(NC, fg_only=False)
+    gjr(_t(LOGITS_1), _t(TARGETS_1))
+    out2 = gjr(_t(LOGITS_2), _t(TARGETS_2))
+    steps = [(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)]
+    losses, pos, neg, _ = numpy_gjr(steps, gamma=5.0, mu=0.8, alpha=4.0, beta=2.0, fg_only=False)
+    np.testing.assert_allclose(gjr.neg_grad.numpy(), neg, rtol=1e-5)
+    np.testing.assert_allclose(out2.numpy(), losses[1], rtol=1e-5, atol=1e-8)
+
+
+def test_eval_mode_and_no_grad_do_not_update():
+    gjr = GJRLoss(NC)
+    gjr(_t(LOGITS_1), _t(TARGETS_1))
+    before = {k: v.clone() for k, v in gjr.state_dict().items()}
+    gjr.eval()
+    gjr(_t(LOGITS_2), _t(TARGETS_2))
+    gjr.train()
+    with torch.no_grad():
+        gjr(_t(LOGITS_2), _t(TARGETS_2))
+    with torch.inference_mode():
+        gjr(_t(LOGITS_2), _t(TARGETS_2))
+    for k, v in gjr.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+
+def test_state_dict_round_trip():
+    gjr = GJRLoss(NC)
+    gjr(_t(LOGITS_1), _t(TARGETS_1))
+    state = gjr.state_dict()
+    assert set(state) == {"pos_grad", "neg_grad", "ratio"}
+    assert all(v.dtype == torch.float32 and v.shape == (NC,) for v in state.values())
+    restored = GJRLoss(NC)
+    restored.load_state_dict(state)
+    torch.testing.assert_close(restored(_t(LOGITS_2), _t(TARGETS_2)), gjr(_t(LOGITS_2), _t(TARGETS_2)))
+    for k, v in gjr.state_dict().items():
+        torch.testing.assert_close(restored.state_dict()[k], v)
+
+
+def test_background_rows_do_not_change_statistics_and_get_weight_one():
+    fg_z, fg_t = _t(LOGITS_1[:2] + LOGITS_1[3:]), _t(TARGETS_1[:2] + TARGETS_1[3:])
+    bg_z = torch.randn(50, NC) * 3
+    bg_t = torch.zeros(50, NC)
+    only_fg, with_bg = GJRLoss(NC), GJRLoss(NC)
+    for _ in range(2):  # second round: ratio is no longer 100, weights are non-trivial
+        only_fg(fg_z, fg_t)
+        out = with_bg(torch.cat([fg_z, bg_z]), torch.cat([fg_t, bg_t]))
+        for k, v in only_fg.state_dict().items():
+            torch.testing.assert_close(with_bg.state_dict()[k], v)
+    assert not torch.allclose(with_bg.ratio, torch.full((NC,), 100.0))
+    torch.testing.assert_close(out[-50:], QualityFocalLoss(2.0)(bg_z, bg_t))
+
+
+def test_all_anchor_mode_collapses_negative_weight():
+    """The hazard the fg_only default avoids: many background anchors make q -> 0 for every class."""
+    torch.manual_seed(2)
+    z = torch.cat([torch.randn(4, NC), torch.randn(500, NC) - 1])
+    t = torch.cat([torch.eye(NC)[torch.tensor([0, 1, 2, 0])] * 0.8, torch.zeros(500, NC)])
+    dense, fg_only = GJRLoss(NC, fg_only=False), GJRLoss(NC)
+    for _ in range(3):
+        dense(z, t)
+        fg_only(z, t)
+    assert (dense.class_weights()[1] < 0.05).all()
+    assert (fg_only.gradient_ratio > dense.gradient_ratio).all()
+
+
+def test_gradient_ratio_is_detached_copy():
+    gjr = GJRLoss(NC)
+    r = gjr.gradient_ratio
+    r.zero_()
+    assert torch.equal(gjr.ratio, torch.full((NC,), 100.0))
+
+
+def test_two_calls_then_backward():
+    """Buffers change in place between calls; the graphs of earlier calls must stay valid."""
+    gjr = GJRLoss(NC)
+    z = _t(LOGITS_1).requires_grad_(True)
+    total = gjr(z, _t(TARGETS_1)).sum() + gjr(z, _t(TARGETS_2)).sum()
+    total.backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_wrong_class_count_raises():
+    with pytest.raises(ValueError):
+        GJRLoss(4)(_t(LOGITS_1), _t(TARGETS_1))
+
+
+def test_build_cls_loss_names_and_kwargs():
+    assert CLS_LOSSES == ("bce", "focal", "qfl", "eqlv2", "gjr")
+    assert isinstance(build_cls_loss("BCE", 3), BCELoss)
+    assert isinstance(build_cls_loss("focal", 3), FocalLoss)
+    assert isinstance(build_cls_loss("qfl", 3), QualityFocalLoss)
+    gjr = build_cls_loss("gjr", 5, gjr_gamma=7.0, gjr_mu=0.5, gjr_alpha=2.0, gjr_beta=1.0, lr0=0.01)
+    assert isinstance(gjr, GJRLoss)
+    assert (gjr.nc, gjr.gamma, gjr.mu, gjr.alpha, gjr.beta, gjr.fg_only) == (5, 7.0, 0.5, 2.0, 1.0, True)
+    default = build_cls_loss("gjr", 2, gjr_gamma=None)
+    assert (default.gamma, default.mu, default.alpha, default.beta) == (5.0, 0.8, 4.0, 2.0)
+    eql = build_cls_loss("eqlv2", 4, gjr_alpha=3.0, gjr_beta=9.0, fg_only=False)
+    assert isinstance(eql, EQLv2Loss)
+    assert (eql.gamma, eql.alpha, eql.fg_only) == (12.0, 3.0, False)
+    with pytest.raises(ValueError, match="bce, focal, qfl, eqlv2, gjr"):
+        build_cls_loss("ohem", 3)

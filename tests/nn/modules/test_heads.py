@@ -1,0 +1,180 @@
+"""Tests for HSD's heterogeneous knowledge head (ext.nn.modules.heads.HKH) inside an Ultralytics DetectionModel."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import ultralytics.nn.tasks as ut
+from torch import nn
+from ultralytics.cfg import get_cfg
+from ultralytics.nn.modules import Conv, Detect, DWConv
+from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils.loss import v8DetectionLoss
+
+from ext.nn.modules.heads import HKH, ScaledConv2d
+
+NC = 3
+CH = (16, 32, 64)
+
+
+def onnx_roundtrip(module: nn.Module, inputs: tuple, path, opset: int = 17) -> float:
+    """Export module to ONNX (TorchScript exporter), run it in onnxruntime, return max abs diff vs torch."""
+    ort = pytest.importorskip("onnxruntime")
+    module.eval()
+    names = [f"in{i}" for i in range(len(inputs))]
+    torch.onnx.export(module, inputs, str(path), opset_version=opset, input_names=names, dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {i.name: inputs[names.index(i.name)].numpy() for i in session.get_inputs()}
+    got = session.run(None, feeds)
+    with torch.no_grad():
+        ref = module(*inputs)
+    ref = ref if isinstance(ref, (list, tuple)) else [ref]
+    assert len(got) == len(ref)
+    return max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
+
+
+def randomize_bn(module: nn.Module) -> None:
+    """Give every BatchNorm non-trivial running statistics so eval-mode tests see them."""
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+
+
+def build_model(monkeypatch, end2end: bool = False, **head_kwargs) -> DetectionModel:
+    """A real DetectionModel (stride computation, bias_init, loss, fuse) whose layers are built by hand:
+    a stub backbone of stride-2 Convs giving P3/P4/P5 at strides 8/16/32, then HKH on layers 2, 3, 4."""
+
+    def parse(d, ch, verbose=True):
+        head = HKH(d["nc"], 2, None, 16, end2end, CH, **head_kwargs)
+        layers = [Conv(ch, 8, 3, 2), Conv(8, 16, 3, 2), Conv(16, 16, 3, 2), Conv(16, 32, 3, 2), Conv(32, 64, 3, 2), head]
+        for i, m in enumerate(layers):
+            m.i, m.f, m.type = i, -1, type(m).__name__
+        head.f = [2, 3, 4]
+        return nn.Sequential(*layers), [2, 3, 4]
+
+    monkeypatch.setattr(ut, "parse_model", parse)
+    torch.manual_seed(0)
+    cfg = {"nc": NC, "backbone": [[-1, 1, "Conv", [8, 3, 2]]], "head": []}
+    model = DetectionModel(cfg, ch=3, nc=NC, verbose=False)
+    model.args = get_cfg()  # loss gains box / cls / dfl
+    return model
+
+
+def batch_for(img: torch.Tensor) -> dict:
+    return {
+        "img": img,
+        "batch_idx": torch.tensor([0.0, 1.0, 1.0]),
+        "cls": torch.tensor([[0.0], [2.0], [1.0]]),
+        "bboxes": torch.tensor([[0.5, 0.5, 0.3, 0.4], [0.3, 0.6, 0.2, 0.2], [0.7, 0.3, 0.4, 0.3]]),
+    }
+
+
+def test_structure():
+    head = HKH(NC, 3, None, 16, False, CH)
+    assert isinstance(head, Detect) and head.nl == 3 and head.no == NC + 64
+    box, cls = head.cv2[0], head.cv3[0]
+    assert len(box) == len(cls) == 2 * 3 + 1
+    assert isinstance(box[0], DWConv) and box[0].conv.kernel_size == (5, 5) and box[0].conv.groups == CH[0]
+    assert isinstance(box[1], Conv) and box[1].conv.kernel_size == (1, 1)
+    assert isinstance(box[-1], ScaledConv2d) and box[-1].out_channels == 64
+    assert type(cls[-1]) is nn.Conv2d and cls[-1].out_channels == NC
+    assert box[1].conv.out_channels == max(16, CH[0] // 4, 64) and cls[1].conv.out_channels == max(CH[0], NC)
+    head = HKH(NC, 1, 40, 8, False, CH, level_scale=False)
+    assert head.cv2[2][1].conv.out_channels == head.cv3[2][1].conv.out_channels == 40
+    assert type(head.cv2[0][-1]) is nn.Conv2d and head.cv2[0][-1].out_channels == 32
+    assert len(HKH(NC, 0, None, 16, False, CH).cv2[0]) == 1  # bare predictors
+
+
+def test_yaml_args():
+    class S:
+        reg_max, end2end, name = 16, None, "s"
+
+        def channels(self, c):
+            return int(c * 0.5)
+
+    args, c2 = HKH.yaml_args([64, 128, 256], [NC, 3, 256], S())
+    assert args == [NC, 3, 128, 16, False, [64, 128, 256]] and c2 == NC
+    args, _ = HKH.yaml_args([64, 128, 256], [NC], S())
+    assert args == [NC, 3, None, 16, False, [64, 128, 256]]
+    assert HKH(*args).nl == 3
+
+
+def test_stride_bias_and_shapes(monkeypatch):
+    model = build_model(monkeypatch)
+    head = model.model[-1]
+    assert model.stride.tolist() == [8.0, 16.0, 32.0]
+    for i, s in enumerate(model.stride.tolist()):
+        assert torch.allclose(head.cv2[i][-1].bias, torch.full_like(head.cv2[i][-1].bias, 2.0))
+        assert math.isclose(head.cv3[i][-1].bias[0].item(), math.log(5 / NC / (640 / s) ** 2), rel_tol=1e-5)
+    x = torch.rand(2, 3, 64, 64)
+    model.train()
+    preds = model(x)
+    a = 8 * 8 + 4 * 4 + 2 * 2
+    assert preds["boxes"].shape == (2, 64, a) and preds["scores"].shape == (2, NC, a)
+    assert [f.shape[-1] for f in preds["feats"]] == [8, 4, 2]
+    model.eval()
+    y, raw = model(x)
+    assert y.shape == (2, 4 + NC, a) and raw["boxes"].shape == (2, 64, a)
+
+
+def test_loss_and_gradients(monkeypatch):
+    model = build_model(monkeypatch)
+    x = torch.rand(2, 3, 64, 64)
+    model.train()
+    loss, items = model.loss(batch_for(x))
+    assert isinstance(model.criterion, v8DetectionLoss)
+    assert torch.isfinite(loss).all() and set(items) == {"box_loss", "cls_loss", "dfl_loss"}
+    loss.sum().backward()
+    head = model.model[-1]
+    assert head.cv2[0][-1].logit_scale.grad is not None
+    assert head.cv2[0][0].conv.weight.grad.abs().sum() > 0 and head.cv3[2][0].conv.weight.grad.abs().sum() > 0
+
+
+def test_end2end(monkeypatch):
+    model = build_model(monkeypatch, end2end=True)
+    head = model.model[-1]
+    assert head.one2one_cv2 is not None and head.one2one_cv2[0][-1] is not head.cv2[0][-1]
+    x = torch.rand(2, 3, 64, 64)
+    model.train()
+    preds = model(x)
+    assert set(preds) == {"one2many", "one2one"} and preds["one2one"]["scores"].shape == (2, NC, 84)
+    loss, _ = model.loss(batch_for(x), preds)
+    assert torch.isfinite(loss).all()
+    model.eval()
+    model.end2end = True
+    y, _ = model(x)
+    assert y.shape == (2, 84, 6)
+
+
+def test_fuse_keeps_outputs(monkeypatch):
+    model = build_model(monkeypatch)
+    randomize_bn(model)
+    head = model.model[-1]
+    for i, m in enumerate(head.cv2):
+        m[-1].logit_scale.data.fill_(0.7 + 0.3 * i)
+    model.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)[0]
+        model.fuse(verbose=False)
+        after = model(x)[0]
+    assert model.is_fused()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in head.modules())
+    assert all(m[-1].logit_scale.item() == 1.0 for m in head.cv2)
+    assert (before - after).abs().max().item() < 1e-3  # boxes in pixels (up to ~64), scores in [0, 1]
+
+
+def test_onnx_export(monkeypatch, tmp_path):
+    model = build_model(monkeypatch)
+    randomize_bn(model)
+    model.eval()
+    head = model.model[-1]
+    head.export, head.format = True, "onnx"  # what Ultralytics' exporter sets: the head returns one tensor
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert model(x).shape == (1, 4 + NC, 84)
+    assert onnx_roundtrip(model, (x,), tmp_path / "hkh.onnx") < 1e-4

@@ -1,0 +1,12 @@
+"""Train HSD: the teacher (unless distill_model=... is given), then the distilled student; compare both.
+
+    python train_hsd.py [key=value ...]     # same keys as `fdet train`, e.g. epochs=10 data=fault-synth
+"""
+
+import sys
+
+import ext  # noqa: F401  (registers our arguments with Ultralytics)
+from ext.models.hsd.pipeline import main
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
