@@ -60,8 +60,8 @@ def _c(rng: np.random.Generator, lo: float, hi: float, tint: float = 12.0) -> tu
 def draw_hall(img: np.ndarray, rng: np.random.Generator, floor_y: int) -> None:
     """Test hall background on ``img`` (S, S, 3) in place: back wall, lamps, floor with rails at ``floor_y``."""
     s = img.shape[0]
-    img[:floor_y] = _c(rng, 35, 90)
-    img[floor_y:] = _c(rng, 80, 140)
+    cv2.rectangle(img, (0, 0), (s, floor_y), _c(rng, 35, 90), -1)
+    cv2.rectangle(img, (0, floor_y), (s, s), _c(rng, 80, 140), -1)
     for _ in range(rng.integers(0, 4)):  # lamps, posts, boxes in the hall
         x, y = _i(rng.uniform(0, s)), _i(rng.uniform(0, floor_y))
         w, h = _i(rng.uniform(0.02, 0.2) * s), _i(rng.uniform(0.02, 0.3) * s)
@@ -150,7 +150,8 @@ def draw_absorber(img: np.ndarray, rng: np.random.Generator, x0: int, x1: int, c
     return Box(ABSORBER, float(x0), float(y0 - fh), float(x1 + 1), float(y1 + fh + 1))
 
 
-def draw_point(img: np.ndarray, x: int, y: int, d: float, square: bool, rot: float, dark: int, light: int) -> Box:
+def draw_point(img: np.ndarray, x: int, y: int, d: float, square: bool, rot: float, dark: int, light: int,
+               ring: bool = False) -> Box:
     """Checkerboard quadrant marker of diameter (or side) ``d`` px at (x, y), turned by ``rot`` degrees."""
     r = max(_i(d / 2), 1)
     black, white = (dark,) * 3, (light,) * 3
@@ -158,6 +159,8 @@ def draw_point(img: np.ndarray, x: int, y: int, d: float, square: bool, rot: flo
         cv2.circle(img, (x, y), r, white, -1, AA)
         for start in (0, 180):
             cv2.ellipse(img, (x, y), (r, r), rot, start, start + 90, black, -1, AA)
+        if ring and r >= 4:  # thin dark outline, inside the disk
+            cv2.circle(img, (x, y), r - 1, black, 1, AA)
         return box_of_circle(POINT, x, y, r)
     t = np.radians(rot)
     ax, ay = np.array([np.cos(t), np.sin(t)]) * d / 2, np.array([-np.sin(t), np.cos(t)]) * d / 2
@@ -221,6 +224,8 @@ def render_crash(rng: np.random.Generator, imgsz: int, cfg: dict) -> tuple[np.nd
     front = _i(face + gap) if left else _i(face - gap)
     bx0, bx1 = (front, front + body_w) if left else (front - body_w, front)
     draw_body(img, rng, bx0, bx1, body_y0, body_y1)
+    frame_h = max(_i(0.08 * body_h), 1)  # underframe below the body
+    cv2.rectangle(img, (bx0 + frame_h, body_y1), (bx1 - frame_h, body_y1 + frame_h), _c(rng, 30, 60), -1)
     if has_absorber:
         ax0, ax1 = (_i(face), front) if left else (front, _i(face))
         if ax1 - ax0 >= 3:
@@ -240,7 +245,7 @@ def render_crash(rng: np.random.Generator, imgsz: int, cfg: dict) -> tuple[np.nd
         weights.append(0.1)
     for x, y, d in place_points(rng, n_points, sizes, regions, np.asarray(weights), s):
         boxes.append(draw_point(img, x, y, d, rng.random() < 0.3, rng.uniform(0, 360),
-                                _i(rng.uniform(0, 50)), _i(rng.uniform(200, 255))))
+                                _i(rng.uniform(0, 50)), _i(rng.uniform(200, 255)), rng.random() < 0.5))
     n_debris = int(rng.integers(cfg["debris"][0], cfg["debris"][1] + 1))
     if n_debris:  # small irregular fragments near the impact face
         centres = np.stack([face + rng.normal(0, 0.12 * s, n_debris), rng.uniform(0, floor_y, n_debris)], 1)

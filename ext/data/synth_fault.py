@@ -57,7 +57,7 @@ def _pts(points: list) -> np.ndarray:
 def draw_structure(img: np.ndarray, rng: np.random.Generator, u: float) -> None:
     """Draw the unlabelled undercarriage on ``img`` (S, S) uint8 in place; ``u`` = S / 640."""
     s = img.shape[0]
-    img[:] = _i(rng.uniform(18, 50))
+    img.fill(_i(rng.uniform(20, 65)))
     for _ in range(rng.integers(0, 3)):  # dark cut-outs / far background shapes
         pts = _pts(rng.uniform(-0.1, 1.1, (3, 2)) * s)
         cv2.fillPoly(img, [pts], _i(rng.uniform(5, 25)), AA)
@@ -75,6 +75,17 @@ def draw_structure(img: np.ndarray, rng: np.random.Generator, u: float) -> None:
         cv2.rectangle(img, (x, y0), (x + w, y1), _i(lv), -1)
         cv2.rectangle(img, (x, y0), (x + max(_i(4 * u), 1), y1), _i(min(lv + 40, 240)), -1)
         cv2.rectangle(img, (x + w - max(_i(5 * u), 1), y0), (x + w, y1), _i(lv * 0.55), -1)
+    for _ in range(rng.integers(0, 3)):  # plates with bevelled edges
+        x, y = _i(rng.uniform(-0.1, 0.9) * s), _i(rng.uniform(-0.1, 0.9) * s)
+        w, h = _i(rng.uniform(0.15, 0.5) * s), _i(rng.uniform(0.15, 0.5) * s)
+        lv = rng.uniform(60, 140)
+        cv2.rectangle(img, (x, y), (x + w, y + h), _i(lv * 0.5), -1)
+        bevel = max(_i(5 * u), 1)
+        cv2.rectangle(img, (x + bevel, y + bevel), (x + w - bevel, y + h - bevel), _i(lv), -1)
+    for _ in range(rng.integers(0, 3)):  # diagonal braces
+        p0, p1 = rng.uniform(-0.1, 1.1, (2, 2)) * s
+        cv2.line(img, tuple(_pts(p0)), tuple(_pts(p1)), _i(rng.uniform(60, 150)), max(_i(rng.uniform(12, 40) * u), 2),
+                 AA)
     for _ in range(rng.integers(0, 4)):  # thin bands (rails, gaps between parts)
         y, h = _i(rng.uniform(0, 1) * s), max(_i(rng.uniform(2, 10) * u), 1)
         cv2.rectangle(img, (0, y), (s, y + h), _i(rng.choice([rng.uniform(5, 30), rng.uniform(150, 220)])), -1)

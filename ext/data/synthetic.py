@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -128,28 +129,31 @@ def lighting_gain(rng: np.random.Generator, size: int, strength: float = 0.35) -
     return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
+@lru_cache(maxsize=4)
+def noise_bank(size: int) -> np.ndarray:
+    """Fixed standard-normal noise (2 * size, 2 * size) float32; images take random crops of it (fast)."""
+    return np.random.default_rng(20240917).standard_normal((2 * size, 2 * size), dtype=np.float32)
+
+
 def finish_image(img: np.ndarray, rng: np.random.Generator, blur: int, noise_sigma: float,
                  gain: np.ndarray | None = None, row_sigma: float = 0.0) -> np.ndarray:
     """Apply the camera: horizontal motion blur of ``blur`` px (odd, 1 = none), multiplicative ``gain`` map (H, W),
     per-row sensor gain jitter ``row_sigma`` (line-scan stripes) and Gaussian noise of ``noise_sigma`` grey levels.
 
-    img: (H, W) or (H, W, 3) uint8. Returns uint8 of the same shape.
+    img: (H, W) or (H, W, 3) uint8 square (H == W). Returns uint8 of the same shape (saturated, rounded).
     """
     if blur > 1:
         img = cv2.blur(img, (blur, 1))
     h, w = img.shape[:2]
-    out = img.astype(np.float32)
-    scale = np.ones((h, w), np.float32) if gain is None else gain
+    scale = np.ones((h, w), np.float32) if gain is None else gain.astype(np.float32, copy=False)
     if row_sigma > 0:
         scale = scale * (1.0 + rng.normal(0.0, row_sigma, (h, 1))).astype(np.float32)
-    noise = rng.standard_normal((h, w), dtype=np.float32) * np.float32(noise_sigma)
-    if out.ndim == 3:
-        out *= scale[..., None]
-        out += noise[..., None]
-    else:
-        out *= scale
-        out += noise
-    return np.clip(out, 0, 255).astype(np.uint8)
+    oy, ox = rng.integers(0, h, 2)
+    noise = noise_bank(h)[oy:oy + h, ox:ox + w] * np.float32(noise_sigma * rng.choice([-1.0, 1.0]))
+    if img.ndim == 3:
+        scale, noise = cv2.merge([scale] * 3), cv2.merge([noise] * 3)
+    out = cv2.multiply(img, scale, dtype=cv2.CV_32F)
+    return cv2.add(out, noise, dtype=cv2.CV_8U)
 
 
 def odd(k: float) -> int:

@@ -55,6 +55,16 @@ class DetectionLoss(v8DetectionLoss):
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
         self.fg_mask = None  # [B, A] bool foreground of the last call, read by localization distillation
 
+    def state(self) -> dict | None:
+        """The classification loss's statistics (buffers) as float64 numpy arrays, or None if it has none."""
+        sd = self.bce.state_dict() if isinstance(self.bce, torch.nn.Module) else {}
+        return {k: v.detach().double().cpu().numpy() for k, v in sd.items()} or None
+
+    def load_state(self, state: dict) -> None:
+        """Restore statistics written by `state()`."""
+        self.bce.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.items()})
+        self.bce.to(self.device)
+
     def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
         """Ultralytics' assignment and losses; also keeps the foreground mask for distillation."""
         out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)

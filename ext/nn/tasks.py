@@ -83,7 +83,13 @@ class ExtDetectionModel(DetectionModel):
         """Return our detection loss (Ultralytics' v8DetectionLoss with selectable cls/IoU losses)."""
         from ..losses.detection import DetectionLoss
 
-        return DetectionLoss(self)
+        if getattr(self, "end2end", False):  # NMS-free heads (YOLO26) keep Ultralytics' end-to-end loss
+            return super().init_criterion()
+        criterion = DetectionLoss(self)
+        state = self.__dict__.pop("loss_state", None)  # statistics restored by a resumed run
+        if state:
+            criterion.load_state(state)
+        return criterion
 
 
 class HSDModel(ExtDetectionModel):

@@ -58,19 +58,21 @@ def deform_conv2d_exportable(
     ho, wo = offset.shape[-2:]
     g = offset.shape[1] // (2 * k)  # offset groups
 
-    # Sampling positions in input pixels, shape (B, G, K, Ho, Wo)
-    off = offset.reshape(b, g, k, 2, ho, wo)
-    rows = torch.arange(ho, dtype=x.dtype, device=x.device) * sh - ph  # (Ho,)
-    cols = torch.arange(wo, dtype=x.dtype, device=x.device) * sw - pw  # (Wo,)
-    tap_y = (torch.arange(kh, dtype=x.dtype, device=x.device) * dh).repeat_interleave(kw)  # (K,)
-    tap_x = (torch.arange(kw, dtype=x.dtype, device=x.device) * dw).repeat(kh)  # (K,)
+    # Sampling positions in input pixels, shape (B, G, K, Ho, Wo); float32 even for half inputs (fp16 would
+    # quantise positions past 64 px to 1/16 px or worse)
+    f32 = dict(dtype=torch.float32, device=x.device)
+    off = offset.float().reshape(b, g, k, 2, ho, wo)
+    rows = torch.arange(ho, **f32) * sh - ph  # (Ho,)
+    cols = torch.arange(wo, **f32) * sw - pw  # (Wo,)
+    tap_y = (torch.arange(kh, **f32) * dh).repeat_interleave(kw)  # (K,)
+    tap_x = (torch.arange(kw, **f32) * dw).repeat(kh)  # (K,)
     py = rows.view(1, 1, 1, -1, 1) + tap_y.view(1, 1, k, 1, 1) + off[:, :, :, 0]
     px = cols.view(1, 1, 1, 1, -1) + tap_x.view(1, 1, k, 1, 1) + off[:, :, :, 1]
 
     # Pixel -> normalised coordinates for align_corners=False: pixel centre i sits at (2 i + 1) / size - 1
     gx = (2 * px + 1) / w - 1
     gy = (2 * py + 1) / h - 1
-    grid = torch.stack((gx, gy), dim=-1).reshape(b * g, k * ho, wo, 2)
+    grid = torch.stack((gx, gy), dim=-1).reshape(b * g, k * ho, wo, 2).to(x.dtype)
 
     sampled = F.grid_sample(
         x.reshape(b * g, c // g, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False

@@ -136,3 +136,13 @@ def test_onnx_self_offsets(tmp_path):
     m.bn.running_mean.normal_()
     m.bn.running_var.uniform_(0.5, 2)
     assert onnx_roundtrip(m, (torch.randn(1, 4, 12, 10),), tmp_path / "dcn.onnx") < 1e-4
+
+
+def test_double_input():
+    """Positions are computed in float32; the grid follows the input dtype (float64 here)."""
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64)
+    offset = torch.randn(1, 18, 6, 6, dtype=torch.float64)
+    weight = torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    ref = deform_conv2d_exportable(x.float(), offset.float(), weight.float(), None, None, 1, 1, 1)
+    out = deform_conv2d_exportable(x, offset, weight, None, None, 1, 1, 1)
+    assert out.dtype == torch.float64 and (out.float() - ref).abs().max().item() < 1e-4

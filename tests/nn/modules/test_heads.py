@@ -168,6 +168,7 @@ def test_fuse_keeps_outputs(monkeypatch):
     assert (before - after).abs().max().item() < 1e-3  # boxes in pixels (up to ~64), scores in [0, 1]
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # Detect's anchor cache check, harmless here
 def test_onnx_export(monkeypatch, tmp_path):
     model = build_model(monkeypatch)
     randomize_bn(model)
