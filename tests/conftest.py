@@ -46,6 +46,12 @@ def crash_tiny(dataset_cache) -> str:
 TINY = dict(epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, exist_ok=True, verbose=False)
 
 
+@pytest.fixture
+def tiny() -> dict:
+    """Training arguments of a tiny CPU run: 1 epoch at 64 px, no plots."""
+    return dict(TINY)
+
+
 @pytest.fixture(scope="session")
 def hsd_tiny_run(tmp_path_factory, fault_tiny) -> Path:
     """One epoch of the HSD student on 8 synthetic images at 64 px; returns the run folder."""

@@ -1,0 +1,50 @@
+"""A 1-epoch run on 8 synthetic images at 64 px: run folder, checkpoint loadable by plain `YOLO()`, predict."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import torch
+from ultralytics import YOLO
+
+import ext
+from ext.nn.tasks import HSDModel
+
+
+def test_run_folder(hsd_tiny_run):
+    w = hsd_tiny_run / "weights"
+    assert (w / "best.pt").is_file() and (w / "last.pt").is_file()
+    rows = list(csv.DictReader(open(hsd_tiny_run / "results.csv")))
+    assert len(rows) == 1
+    assert np.isfinite(float(rows[0]["train/cls_loss"].strip()))
+    assert (hsd_tiny_run / "args.yaml").is_file()
+
+
+def test_best_loads_through_yolo_and_predicts(hsd_tiny_run, fault_tiny):
+    model = YOLO(str(hsd_tiny_run / "weights" / "best.pt"))
+    assert isinstance(model.model, HSDModel)
+    assert model.names[0] == "brake_shoe_key"
+    img = np.full((64, 64, 3), 128, np.uint8)
+    res = model.predict(img, imgsz=64, conf=0.0, device="cpu", verbose=False)
+    assert len(res) == 1 and res[0].boxes.xyxy.shape[-1] == 4
+
+
+def test_checkpoint_has_hsd_defaults(hsd_tiny_run):
+    ckpt = torch.load(hsd_tiny_run / "weights" / "last.pt", weights_only=False)
+    args = ckpt["train_args"]
+    assert args["iou_loss"] == "giou" and args["dis"] == 0.0 and args["ld_weight"] == 0.25
+
+
+def test_family_from_checkpoint(hsd_tiny_run):
+    from ext.cli import family_of
+
+    assert family_of(str(hsd_tiny_run / "weights" / "best.pt")) is ext.HSD
+
+
+def test_fdet_val_on_catalog_name(hsd_tiny_run, capsys):
+    from ext.cli import main
+
+    best = hsd_tiny_run / "weights" / "best.pt"
+    assert main(["val", f"model={best}", "data=fault-synth-tiny", "imgsz=64", "batch=4", "device=cpu",
+                 "plots=False", f"project={hsd_tiny_run.parent}", "name=val", "exist_ok=True"]) == 0

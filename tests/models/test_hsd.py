@@ -1,0 +1,97 @@
+"""HSD distillation: teacher checks, the ld_loss column, student-only checkpoints, resume with the teacher."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import pytest
+import torch
+
+import ext
+from ext.models.hsd.distill import LDDistillationModel, check_teacher
+from ext.nn.tasks import HSDModel
+
+
+@pytest.fixture(scope="module")
+def teacher_pt(tmp_path_factory, fault_tiny):
+    """A 1-epoch teacher on the tiny fault set."""
+    project = tmp_path_factory.mktemp("teacher")
+    t = ext.HSD("hsd-teacher-n.yaml")
+    t.train(data="fault-synth-tiny", project=str(project), name="t", epochs=1, imgsz=64, batch=4, workers=0,
+            device="cpu", plots=False, exist_ok=True)
+    return str(t.trainer.best)
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory, teacher_pt):
+    project = tmp_path_factory.mktemp("student")
+    s = ext.HSD("hsd-n.yaml")
+    s.train(data="fault-synth-tiny", distill_model=teacher_pt, project=str(project), name="s", epochs=2, imgsz=64,
+            batch=4, workers=0, device="cpu", plots=False, exist_ok=True)
+    return s.trainer
+
+
+def test_ld_column_and_finite_losses(distilled):
+    rows = list(csv.DictReader(open(distilled.save_dir / "results.csv")))
+    assert "train/ld_loss" in rows[0] and "train/dis_loss" in rows[0]
+    for r in rows:
+        for k in ("train/box_loss", "train/cls_loss", "train/dfl_loss", "train/ld_loss"):
+            assert math.isfinite(float(r[k]))
+    assert any(float(r["train/ld_loss"]) > 0 for r in rows)
+    assert float(rows[0]["train/dis_loss"]) == 0.0  # HSD default dis=0
+
+
+def test_student_checkpoint_without_teacher(distilled, teacher_pt):
+    """best.pt holds the student alone: about its own fp16 size, loadable as an HSDModel."""
+    best = torch.load(distilled.best, weights_only=False)
+    model = best["model"] if best.get("model") is not None else best["ema"]
+    assert isinstance(model, HSDModel)
+    n_student = sum(p.numel() for p in model.parameters())
+    assert os.path.getsize(distilled.best) < 2 * n_student * 1.3  # fp16 student + metadata; no teacher
+    last = torch.load(distilled.last, weights_only=False)
+    assert getattr(last["ema"], "teacher_model", None) is None
+
+
+def test_resume_distillation(distilled, teacher_pt, tmp_path):
+    """Resuming an interrupted distillation run continues at the next epoch with the teacher rebuilt."""
+    ckpt = torch.load(distilled.last, weights_only=False)
+    ckpt["epoch"] = 0  # pretend the run stopped after its first epoch
+    last = tmp_path / "last.pt"
+    torch.save(ckpt, last)
+    s = ext.HSD(str(last))
+    s.train(resume=True)
+    assert s.trainer.start_epoch == 1
+    assert isinstance(s.trainer.model, LDDistillationModel) or isinstance(
+        getattr(s.trainer.model, "module", None), LDDistillationModel)
+    rows = list(csv.DictReader(open(s.trainer.save_dir / "results.csv")))
+    assert math.isfinite(float(rows[-1]["train/ld_loss"]))
+
+
+def test_missing_teacher_stops_before_training(tmp_path, fault_tiny):
+    with pytest.raises(FileNotFoundError, match="distill_model teacher"):
+        ext.HSD("hsd-n.yaml").train(data="fault-synth-tiny", distill_model=str(tmp_path / "nope.pt"), epochs=1,
+                                    imgsz=64, device="cpu", project=str(tmp_path))
+
+
+def test_not_a_checkpoint(tmp_path, fault_tiny):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a loadable Ultralytics checkpoint"):
+        ext.HSD("hsd-n.yaml").train(data="fault-synth-tiny", distill_model=str(bad), epochs=1, imgsz=64,
+                                    device="cpu", project=str(tmp_path))
+
+
+def test_mismatch_messages():
+    student = HSDModel("hsd-n.yaml", nc=6, verbose=False)
+    with pytest.raises(ValueError, match="teacher nc=3, student nc=6"):
+        check_teacher(HSDModel("hsd-teacher-n.yaml", nc=3, verbose=False), student)
+    d = ext.nn.tasks.load_model_yaml("hsd-teacher-n.yaml")
+    d["reg_max"] = 8
+    with pytest.raises(ValueError, match="reg_max: teacher 8, student 16"):
+        check_teacher(HSDModel(d, nc=6, verbose=False), student)
+    d = ext.nn.tasks.load_model_yaml("hsd-teacher-n.yaml")
+    d["head"][-1][0] = d["head"][-1][0][1:]  # P4, P5 only: strides differ
+    with pytest.raises(ValueError, match="strides"):
+        check_teacher(HSDModel(d, nc=6, verbose=False), student)

@@ -1,0 +1,60 @@
+"""The YAML builder: parity with Ultralytics on its own YAMLs, and every YAML of ours at every scale."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ultralytics.nn.tasks import DetectionModel
+
+from ext.nn.tasks import ExtDetectionModel, load_model_yaml
+from ext.paths import models_dir
+
+OUR_YAMLS = sorted(models_dir().glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "yolo11s.yaml"])
+def test_ultralytics_yaml_parity(name):
+    """Ultralytics' YAMLs build through our builder into exactly Ultralytics' layers (names, shapes, counts)."""
+    theirs, ours = DetectionModel(name, verbose=False), ExtDetectionModel(name, verbose=False)
+    a, b = theirs.state_dict(), ours.state_dict()
+    assert list(a) == list(b)
+    assert all(a[k].shape == b[k].shape for k in a)
+    assert [type(m).__name__ for m in theirs.model] == [type(m).__name__ for m in ours.model]
+
+
+def _cases():
+    for path in OUR_YAMLS:
+        for scale in load_model_yaml(path).get("scales", {"": None}):
+            yield pytest.param(path, scale, id=f"{path.stem}-{scale}")
+
+
+@pytest.mark.parametrize("path,scale", list(_cases()))
+def test_our_yaml_builds_and_runs(path, scale):
+    """Each YAML of cfg/models builds at each of its scales and runs forward at 64 px, in train and eval mode."""
+    d = load_model_yaml(path)
+    d["scale"] = scale
+    model = ExtDetectionModel(d, nc=3, verbose=False)
+    x = torch.rand(2, 3, 64, 64)
+    model.train()
+    feats = model(x)
+    feats = feats.get("one2many", feats)["feats"] if isinstance(feats, dict) else feats
+    assert [f.shape[-1] for f in feats] == [8, 4, 2]  # strides 8, 16, 32
+    model.eval()
+    y = model(x)[0]
+    assert y.shape[0] == 2 and y.shape[-1] == 8 * 8 + 4 * 4 + 2 * 2
+    assert model.model[-1].stride.tolist() == [8.0, 16.0, 32.0]
+
+
+def test_scales_grow_with_width():
+    """Our modules scale with width like the built-ins: the s student has about 4x the n student's parameters."""
+    n = sum(p.numel() for p in ExtDetectionModel("hsd-n.yaml", verbose=False).parameters())
+    s = sum(p.numel() for p in ExtDetectionModel("hsd-s.yaml", verbose=False).parameters())
+    assert 3.0 < s / n < 4.5
+
+
+def test_scale_from_name_and_unknown_model():
+    assert load_model_yaml("gjadet-m.yaml")["scale"] == "m"
+    assert load_model_yaml("hsd-teacher-s.yaml")["scale"] == "s"
+    assert load_model_yaml("yolo11n.yaml")["scale"] == "n"
+    with pytest.raises(FileNotFoundError, match="hsd"):
+        load_model_yaml("no-such-model.yaml")
