@@ -13,8 +13,9 @@ i.e. the repository root for the repository's ``datasets.yaml``):
 
 - ``synthetic``: ``generator``, ``n_train``, ``n_val``, ``imgsz``, ``seed``, optional ``settings`` (generator
   overrides) and ``names`` (checked against the generator's).
-- ``yolo``: ``path`` and ``splits`` {train/val/test: image folder relative to path}; the data YAML written to the
-  cache points at the source with an absolute path (images and labels are not copied).
+- ``yolo``: ``path`` and ``splits`` {train/val/test: image folder relative to path, labels beside it as
+  Ultralytics expects}, ``names``; images are hard-linked into the cache and labels rewritten as boxes (polygon
+  rows boxed), so Ultralytics writes its label caches there and never into the source.
 - ``voc``: ``path``, ``splits`` {split: [sub-folder, ...]}, each sub-folder holding ``annotations`` (default
   ``Annotations``) and ``images`` (default ``JPEGImages``); optional ``names`` (else collected, sorted).
 - ``coco``: ``path``, ``splits`` {split: {json: file, images: folder}}; optional ``names``.
@@ -36,12 +37,16 @@ SOURCE_ROOT = PACKAGE_DIR.parent  # the repository root in a source checkout
 ENV_VAR = "EXT_DATASETS_DIR"
 DEFAULT_CACHE = Path("~/.cache/ext-datasets")
 FORMATS = ("synthetic", "yolo", "coco", "voc")
-PREP_VERSION = 1  # bump when preparation changes, so old cache folders are not re-used
+PREP_VERSION = 2  # bump when preparation changes, so old cache folders are not re-used
 
 
 def catalog_path() -> Path:
     """The catalog file: ``datasets.yaml`` at the repository root in a source tree, else ``ext/cfg/datasets.yaml``."""
-    candidates = (SOURCE_ROOT / "datasets.yaml", PACKAGE_DIR / "cfg" / "datasets.yaml", SOURCE_ROOT / "cfg" / "datasets.yaml")
+    candidates = (
+        SOURCE_ROOT / "datasets.yaml",
+        PACKAGE_DIR / "cfg" / "datasets.yaml",
+        SOURCE_ROOT / "cfg" / "datasets.yaml",
+    )
     for p in candidates:
         if p.is_file():
             return p
@@ -100,27 +105,37 @@ def _prepare_synthetic(name: str, entry: dict, out: Path) -> Path:
         raise ValueError(f"catalog entry '{name}': names {entry['names']} differ from generator '{gen}' names "
                          f"{GENERATORS[gen].names}")
     result = generate(gen, out, int(entry.get("n_train", 64)), int(entry.get("n_val", 16)),
-                      imgsz=int(entry.get("imgsz", 640)), seed=int(entry.get("seed", 0)), **(entry.get("settings") or {}))
+                      imgsz=int(entry.get("imgsz", 640)), seed=int(entry.get("seed", 0)),
+                      **(entry.get("settings") or {}))
     return Path(result["yaml"])
 
 
+def _labels_dir(images: Path) -> Path:
+    """Ultralytics' convention: the labels folder is the images folder with its last 'images' part -> 'labels'."""
+    parts = list(images.parts)
+    idx = max((i for i, p in enumerate(parts) if p == "images"), default=None)
+    if idx is None:
+        return images.parent / "labels"
+    parts[idx] = "labels"
+    return Path(*parts)
+
+
 def _prepare_yolo(name: str, entry: dict, out: Path) -> Path:
+    from .convert import yolo_to_yolo
+
     src = _source(name, entry)
     splits = entry.get("splits") or {"train": "images/train", "val": "images/val"}
-    data: dict = {"path": str(src)}
-    for split, rel in splits.items():
-        if not (src / rel).exists():
-            raise FileNotFoundError(f"catalog entry '{name}': split '{split}' folder {src / rel} not found")
-        data[split] = str(rel)
-    if "val" not in data:
+    if "train" not in splits or "val" not in splits:
         raise ValueError(f"catalog entry '{name}': 'splits' needs 'train' and 'val'")
-    names = entry.get("names")
-    if not names:
+    if not entry.get("names"):
         raise ValueError(f"catalog entry '{name}': yolo entries need 'names'")
-    data["names"] = dict(enumerate(names)) if isinstance(names, list) else dict(names)
-    out.mkdir(parents=True, exist_ok=True)
-    YAML.save(out / "data.yaml", data)
-    return out / "data.yaml"
+    yaml_path = None
+    for split, rel in splits.items():
+        images = src / rel
+        if not images.is_dir():
+            raise FileNotFoundError(f"catalog entry '{name}': split '{split}' folder {images} not found")
+        yaml_path = Path(yolo_to_yolo(images, _labels_dir(images), out, entry["names"], split=split).yaml)
+    return yaml_path
 
 
 def _prepare_voc(name: str, entry: dict, out: Path) -> Path:

@@ -2,7 +2,7 @@
 
 Output of both converters (``split`` is e.g. 'train' or 'val')::
 
-    out_dir/images/<split>/<image file>     hard link to the source image (a copy where linking fails)
+    out_dir/images/<split>/<image file>     hard link to a writable source image, else a copy
     out_dir/labels/<split>/<image stem>.txt  "class cx cy w h" per box, normalised to 0..1
     out_dir/data.yaml                        absolute path, one key per split found in out_dir/images, names
 
@@ -50,6 +50,7 @@ class Summary:
     crowd: int = 0  # skipped: COCO iscrowd annotations
     missing_image: int = 0  # skipped boxes whose image is missing (unknown image id, or file not on disk)
     missing_file: int = 0  # skipped images: listed (COCO) or annotated (VOC) but the file is not on disk
+    polygons: int = 0  # written boxes that came from polygon (segment) rows of YOLO labels
     per_class: dict[str, int] = field(default_factory=dict)  # boxes written per class name
     names: list[str] = field(default_factory=list)
     split: str = ""
@@ -59,7 +60,7 @@ class Summary:
         skipped = self.zero_area + self.unknown_class + self.crowd + self.missing_image
         lines = [
             f"split '{self.split}': {self.images} images, {self.boxes} boxes written ({self.clipped} clipped), "
-            f"{skipped} boxes skipped, {self.missing_file} image files missing",
+            f"{skipped} boxes skipped, {self.missing_file} image files missing, {self.polygons} polygons boxed",
             f"  skipped boxes: zero_area={self.zero_area} unknown_class={self.unknown_class} crowd={self.crowd} "
             f"missing_image={self.missing_image}",
             "  per class: " + (", ".join(f"{k}={v}" for k, v in self.per_class.items()) or "none"),
@@ -70,23 +71,32 @@ class Summary:
 
 
 def _names_list(names) -> list[str] | None:
-    """Class names from a list or an {index: name} dict (indices 0..n-1)."""
+    """Class names from a list, an {index: name} dict (indices 0..n-1) or a string 'a,b' / '[a, b]'."""
     if names is None:
         return None
+    if isinstance(names, str):
+        return [n.strip().strip("'\"") for n in names.strip().strip("[]").split(",") if n.strip()]
     if isinstance(names, dict):
         return [str(names[k]) for k in sorted(names)]
     return [str(n) for n in names]
 
 
 def place_image(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` to ``dst`` (replacing it); copy where the file system refuses the link."""
+    """Put image ``src`` at ``dst`` (replacing it): a hard link when ``src`` is writable, else a copy.
+
+    Read-only sources (shared data sets) are always copied, so that nothing done to the output (Ultralytics
+    rewrites corrupt JPEGs in place) can reach them through a shared inode. Copies also where linking fails.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists() or dst.is_symlink():
         dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    if src.stat().st_mode & 0o222:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copyfile(src, dst)
 
 
 def write_data_yaml(out_dir: str | Path, names: list[str]) -> Path:
@@ -285,3 +295,61 @@ def voc_to_yolo(xml_dir: str | Path, images_dir: str | Path, out_dir: str | Path
         s.images += 1
     return _finish(s, out_dir)
 
+
+
+def yolo_to_yolo(images_dir: str | Path, labels_dir: str | Path, out_dir: str | Path, names: list[str] | dict,
+                 split: str = "train") -> Summary:
+    """Copy a YOLO split into ``out_dir`` with clean box labels (the source folders are only read).
+
+    Polygon (segment) rows become their bounding boxes (``polygons``); Ultralytics rejects label files mixing
+    polygon and box rows, so this is needed for sets like rail-tracks. Coordinates outside 0..1 are clipped
+    (``clipped``); class indices outside ``names`` are ``unknown_class``; rows with an odd number of coordinates
+    or no area are ``zero_area``; label files without an image count as ``missing_file`` (their rows as
+    ``missing_image``). Images without a label file get an empty one (background).
+    """
+    images_dir, labels_dir, out_dir = Path(images_dir), Path(labels_dir), Path(out_dir)
+    names = _names_list(names)
+    s = Summary(names=names, split=split, per_class={n: 0 for n in names})
+    writer = _LabelWriter(s)
+    images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix[1:].lower() in IMG_FORMATS}
+    labels = {p.stem: p for p in sorted(labels_dir.glob("*.txt"))} if labels_dir.is_dir() else {}
+    for stem in sorted(set(labels) - set(images)):
+        s.missing_file += 1
+        s.missing_image += sum(1 for r in labels[stem].read_text().splitlines() if r.strip())
+    for stem, src in images.items():
+        rows = labels[stem].read_text().splitlines() if stem in labels else []
+        with Image.open(src) as im:
+            width, height = im.size
+        lines = []
+        for row in rows:
+            parts = row.split()
+            if not parts:
+                continue
+            try:
+                cls, xy = int(float(parts[0])), [float(v) for v in parts[1:]]
+            except ValueError:
+                s.zero_area += 1
+                continue
+            if not 0 <= cls < len(names):
+                s.unknown_class += 1
+                continue
+            if len(xy) == 4:
+                cx, cy, w, h = xy
+                corners = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+            elif len(xy) >= 6 and len(xy) % 2 == 0:
+                pts = np.array(xy).reshape(-1, 2)
+                corners = [*pts.min(0).tolist(), *pts.max(0).tolist()]
+            else:
+                s.zero_area += 1
+                continue
+            line = writer.line(cls, [corners[0] * width, corners[1] * height, corners[2] * width, corners[3] * height],
+                               width, height)
+            if line:
+                lines.append(line)
+                s.polygons += len(xy) != 4
+        place_image(src, out_dir / "images" / split / src.name)
+        label = out_dir / "labels" / split / f"{stem}.txt"
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text("".join(lines))
+        s.images += 1
+    return _finish(s, out_dir)

@@ -11,8 +11,8 @@ thin bands, a wheel arc, coil springs, dark cut-outs and cables (all unlabelled)
 - ``brake_shoe_key``: a long tapered key with a loop at its top end, sitting in a dark slot;
   ``brake_shoe_key_broken``: the same key split across with a jagged dark gap, the lower part shifted sideways
   or gone (the empty slot shows). The box covers slot, key parts and loop.
-- ``cotter_pin``: a round pin end (boss) with a bright split pin: head loop and two splayed legs;
-  ``cotter_pin_missing``: the boss with an empty dark hole.
+- ``cotter_pin``: a pin shaft seen from the side with a bright split pin through it: head loop on one side,
+  two splayed legs on the other; ``cotter_pin_missing``: the shaft with its empty dark cross hole.
 
 Camera: horizontal motion blur (the scan direction), per-row sensor gain stripes, Gaussian noise, gradient and
 vignette lighting, metal blotch texture and a random JPEG quality. Boxes grow by half the blur length.
@@ -163,7 +163,8 @@ def brake_key(img: np.ndarray | None, x: int, y: int, length: float, width: floa
         else:
             poly = [e0 + p * w0, e0 - p * w0]
         if jag_bottom:  # bottom edge, left to right
-            poly += [e1 - p * w1, e1 - p * w1 * 0.5 - a * width * 0.25, e1 + p * w1 * 0.2 + a * width * 0.2, e1 + p * w1]
+            poly += [e1 - p * w1, e1 - p * w1 * 0.5 - a * width * 0.25, e1 + p * w1 * 0.2 + a * width * 0.2,
+                     e1 + p * w1]
         else:
             poly += [e1 - p * w1, e1 + p * w1]
         pts = _pts(poly)
@@ -185,39 +186,47 @@ def brake_key(img: np.ndarray | None, x: int, y: int, length: float, width: floa
 
 def cotter_pin(img: np.ndarray | None, x: int, y: int, rb: float, angle: float, legs: np.ndarray,
                rng: np.random.Generator, missing: bool) -> Box:
-    """Pin end (boss) of radius ``rb`` px at (x, y) with a split pin or an empty hole.
+    """Pin shaft seen from the side, ``rb`` px half-thick, centred at (x, y), with a split pin or an empty hole.
 
-    The pin's legs point along ``angle`` (radians); ``legs`` (2, 2) holds per leg (length, spread) in units of rb.
+    The shaft runs across ``angle`` (radians); the split pin goes through it along ``angle``: head loop on one
+    side, two legs splayed on the other. ``legs`` (2, 2) holds per leg (length, spread) in units of rb.
     """
-    r = max(_i(rb), 2)
-    boss = box_of_circle(PIN_MISSING if missing else PIN, x, y, r)
-    v = np.array([np.cos(angle), np.sin(angle)])
-    q = np.array([-v[1], v[0]])
+    v = np.array([np.cos(angle), np.sin(angle)])  # along the split pin
+    q = np.array([-v[1], v[0]])  # along the shaft
     c = np.array([x, y], dtype=np.float64)
+    half_len, half_th = 1.4 * rb, 0.65 * rb
+    shaft = _pts([c - q * half_len - v * half_th, c + q * half_len - v * half_th,
+                  c + q * half_len + v * half_th, c - q * half_len + v * half_th])
+    cls = PIN_MISSING if missing else PIN
+    boxes = [box_of_points(cls, shaft)]
     th = max(_i(0.28 * rb), 1)
-    legs = [(c + v * 0.2 * rb, c + v * ln * rb + q * side * spread * rb) for side, (ln, spread) in zip((-1, 1), legs)]
+    head = c - v * 0.95 * rb
+    axes = (max(_i(0.45 * rb), 1), max(_i(0.3 * rb), 1))  # head loop: along q, along v
+    leg_lines = [(c + v * 0.3 * rb, c + v * ln * rb + q * side * spread * rb) for side, (ln, spread) in
+                 zip((-1, 1), legs)]
     if not missing:
-        ends = _pts([pt for leg in legs for pt in leg])
-        reach = box_of_points(PIN, ends)
         grow = th // 2 + 1
-        reach = Box(PIN, reach.x1 - grow, reach.y1 - grow, reach.x2 + grow, reach.y2 + grow)
-        box = union_box([boss, reach])
-    else:
-        box = boss
+        reach = box_of_points(PIN, _pts([pt for leg in leg_lines for pt in leg]))
+        boxes.append(Box(PIN, reach.x1 - grow, reach.y1 - grow, reach.x2 + grow, reach.y2 + grow))
+        hw = np.hypot(axes[0] * q[0], axes[1] * v[0]) + grow  # rotated ellipse half extents
+        hh = np.hypot(axes[0] * q[1], axes[1] * v[1]) + grow
+        hx, hy = _i(head[0]), _i(head[1])
+        boxes.append(Box(PIN, hx - hw, hy - hh, hx + hw + 1, hy + hh + 1))
+    box = union_box(boxes)
     if img is None:
         return box
-    lv = rng.uniform(95, 160)
-    cv2.circle(img, (x, y), r, _i(lv), -1, AA)
-    t = max(_i(0.15 * rb), 1)
-    cv2.circle(img, (x, y), max(r - (t + 1) // 2, 1), _i(min(lv + 50, 240)), t, AA)
-    if missing:
-        cv2.circle(img, (x, y), max(_i(0.35 * rb), 1), _i(rng.uniform(3, 18)), -1, AA)
+    lv = rng.uniform(90, 160)
+    cv2.fillConvexPoly(img, shaft, _i(lv), AA)
+    edge = _pts([c - q * half_len - v * half_th * 0.6, c + q * half_len - v * half_th * 0.6])
+    cv2.line(img, tuple(edge[0]), tuple(edge[1]), _i(min(lv + 55, 245)), max(_i(0.2 * rb), 1), AA)  # sheen
+    cv2.polylines(img, [shaft], True, _i(lv * 0.45), 1, AA)
+    if missing:  # the empty cross hole
+        cv2.circle(img, (x, y), max(_i(0.32 * rb), 1), _i(rng.uniform(3, 18)), -1, AA)
         return box
     bright = _i(rng.uniform(195, 245))
-    head = c - v * 0.3 * rb
-    cv2.ellipse(img, (_i(head[0]), _i(head[1])), (max(_i(0.45 * rb), 1), max(_i(0.3 * rb), 1)),
-                np.degrees(angle) + 90, 0, 360, bright, th, AA)
-    for p0, p1 in legs:
+    cv2.ellipse(img, (_i(head[0]), _i(head[1])), axes, np.degrees(np.arctan2(q[1], q[0])), 0, 360, bright, th, AA)
+    cv2.line(img, tuple(_pts(head + v * axes[1])), tuple(_pts(c + v * 0.3 * rb)), bright, th, AA)
+    for p0, p1 in leg_lines:
         cv2.line(img, tuple(_pts(p0)), tuple(_pts(p1)), bright, th, AA)
     return box
 

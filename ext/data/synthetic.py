@@ -71,7 +71,8 @@ class Box:
 def box_of_points(cls: int, points: np.ndarray) -> Box:
     """Tight box around integer pixel points (N, 2) as drawn by cv2: x2/y2 are one past the last pixel."""
     pts = np.asarray(points).reshape(-1, 2)
-    return Box(cls, float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max() + 1), float(pts[:, 1].max() + 1))
+    lo, hi = pts.min(0), pts.max(0) + 1
+    return Box(cls, float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
 
 
 def box_of_circle(cls: int, cx: int, cy: int, r: int) -> Box:

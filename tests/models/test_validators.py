@@ -1,0 +1,47 @@
+"""Family validators: HSD's image-level rates and GJADet's long-tail metrics, on tiny runs."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import torch
+
+import ext
+
+
+def test_hsd_image_level_rates(hsd_tiny_run, tmp_path):
+    model = ext.HSD(str(hsd_tiny_run / "weights" / "best.pt"))
+    metrics = model.val(data="fault-synth-tiny", imgsz=64, batch=4, device="cpu", plots=False,
+                        project=str(tmp_path), name="v", exist_ok=True)
+    extra = metrics.extra
+    for t in ("0.5", "0.7", "0.9"):
+        assert math.isclose(extra[f"CDR@{t}"], 1 - extra[f"FDR@{t}"] - extra[f"MDR@{t}"], abs_tol=1e-3)
+    rows = list(csv.DictReader(open(tmp_path / "v" / "image_level.csv")))
+    assert [float(r["threshold"]) for r in rows] == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert all(int(r["images"]) == 4 for r in rows)
+
+
+def test_gjadet_longtail_and_gjr_log(tmp_path, crash_tiny, tiny):
+    model = ext.GJADet("gjadet-n.yaml")
+    model.train(data="crash-synth-tiny", project=str(tmp_path), name="g", **{**tiny, "epochs": 2})
+    run = model.trainer.save_dir
+    rows = list(csv.DictReader(open(run / "results.csv")))
+    assert {"metrics/AP_rare", "metrics/AP_frequent", "metrics/AP_small"} <= set(rows[-1])
+    ratio = list(csv.DictReader(open(run / "gjr_ratio.csv")))
+    assert len(ratio) == 2 and "point" in ratio[0]
+    # GJR statistics travel in the checkpoint (float64, not cast to fp16) ...
+    last = torch.load(run / "weights" / "last.pt", weights_only=False)
+    state = last["ema"].loss_state
+    assert state["pos_grad"].dtype == np.float64 and state["pos_grad"][0] > 0  # 'point' has positives
+    # ... and a resumed run continues from them
+    last["epoch"] = 0
+    torch.save(last, tmp_path / "last.pt")
+    resumed = ext.GJADet(str(tmp_path / "last.pt"))
+    resumed.train(resume=True)
+    crit = resumed.trainer.model.criterion
+    assert (crit.bce.pos_grad.cpu().double().numpy() >= state["pos_grad"] - 1e-9).all()
+    standalone = ext.GJADet(str(run / "weights" / "best.pt")).val(data="crash-synth-tiny", imgsz=64, batch=4,
+                                                                    device="cpu", plots=False, project=str(tmp_path))
+    assert {"AP_rare", "AP_common", "AP_frequent", "AP_small", "AP_medium", "AP_large"} <= set(standalone.extra)
