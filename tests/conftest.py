@@ -63,6 +63,33 @@ def hsd_tiny_run(tmp_path_factory, fault_tiny) -> Path:
     return Path(model.trainer.save_dir)
 
 
+class Interrupted(Exception):
+    """Raised by `interrupt_after_first_epoch` to stop a run like a kill would, after its checkpoint is written."""
+
+
+def interrupt_after_first_epoch(model) -> None:
+    """Make `model.train()` stop with `Interrupted` right after the first epoch's last.pt is saved."""
+
+    def stop(trainer):
+        if trainer.epoch == 0:
+            raise Interrupted
+
+    model.add_callback("on_model_save", stop)
+
+
+@pytest.fixture
+def interrupted_run():
+    """Train `model` with `kwargs` until the first epoch's checkpoint exists; return the run's last.pt."""
+
+    def run(model, **kwargs):
+        interrupt_after_first_epoch(model)
+        with pytest.raises(Interrupted):
+            model.train(**kwargs)
+        return model.trainer.last
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """The real railway images in ../shared/datasets; tests using them skip when the folder is absent."""

@@ -54,19 +54,20 @@ def test_student_checkpoint_without_teacher(distilled, teacher_pt):
     assert getattr(last["ema"], "teacher_model", None) is None
 
 
-def test_resume_distillation(distilled, teacher_pt, tmp_path):
-    """Resuming an interrupted distillation run continues at the next epoch with the teacher rebuilt."""
-    ckpt = torch.load(distilled.last, weights_only=False)
-    ckpt["epoch"] = 0  # pretend the run stopped after its first epoch
-    last = tmp_path / "last.pt"
-    torch.save(ckpt, last)
+def test_resume_distillation(teacher_pt, tmp_path, interrupted_run):
+    """A distillation run killed after its first epoch resumes at the second, with the teacher rebuilt."""
+    last = interrupted_run(ext.HSD("hsd-n.yaml"), data="fault-synth-tiny", distill_model=teacher_pt,
+                           project=str(tmp_path), name="r", epochs=2, imgsz=64, batch=4, workers=0, device="cpu",
+                           plots=False, exist_ok=True)
+    assert torch.load(last, weights_only=False)["epoch"] == 0
     s = ext.HSD(str(last))
     s.train(resume=True)
     assert s.trainer.start_epoch == 1
-    assert isinstance(s.trainer.model, LDDistillationModel) or isinstance(
-        getattr(s.trainer.model, "module", None), LDDistillationModel)
+    assert isinstance(s.trainer.model, LDDistillationModel)
+    assert s.trainer.model.teacher_model is not None
     rows = list(csv.DictReader(open(s.trainer.save_dir / "results.csv")))
-    assert math.isfinite(float(rows[-1]["train/ld_loss"]))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert math.isfinite(float(rows[-1]["train/ld_loss"])) and float(rows[-1]["train/ld_loss"]) > 0
 
 
 def test_missing_teacher_stops_before_training(tmp_path, fault_tiny):

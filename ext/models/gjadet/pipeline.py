@@ -9,7 +9,7 @@ from ..report import model_row, print_table, where
 from .model import GJADet
 
 # The default budget finishes in about 10 minutes on a 2-core CPU (see README).
-DEFAULTS = dict(model="gjadet-n.yaml", data="crash-synth", epochs=40, imgsz=320, batch=16, workers=2, device="cpu",
+DEFAULTS = dict(model="gjadet-n.yaml", data="crash-synth", epochs=40, imgsz=320, batch=8, nbs=8, workers=2, device="cpu",
                 project="runs/gjadet", exist_ok=True)
 
 

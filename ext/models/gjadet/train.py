@@ -62,5 +62,5 @@ class GJADetTrainer(ExtTrainer):
 
     def __init__(self, cfg=None, overrides: dict | None = None, _callbacks=None):
         super().__init__(**({"cfg": cfg} if cfg else {}), overrides=overrides, _callbacks=_callbacks)
-        self.add_callback("on_fit_epoch_end", log_gradient_ratio)
+        self.add_callback("on_train_epoch_end", log_gradient_ratio)
         self.add_callback("on_train_end", plot_gradient_ratio)

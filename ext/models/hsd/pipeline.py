@@ -13,7 +13,7 @@ from ..report import model_row, print_table, where
 from .model import HSD
 
 # The default budget finishes in about 10 minutes on a 2-core CPU (see README).
-DEFAULTS = dict(model="hsd-n.yaml", data="fault-synth", epochs=20, imgsz=320, batch=16, workers=2, device="cpu",
+DEFAULTS = dict(model="hsd-n.yaml", data="fault-synth", epochs=30, imgsz=320, batch=8, nbs=8, workers=2, device="cpu",
                 project="runs/hsd", exist_ok=True)
 
 
