@@ -9,4 +9,6 @@ import ext  # noqa: F401  (registers our arguments with Ultralytics)
 from ext.models.hsd.pipeline import main
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from ext.cli import parse_args_or_exit
+
+    main(parse_args_or_exit(sys.argv[1:], prog="train_hsd.py"))

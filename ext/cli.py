@@ -72,6 +72,15 @@ def parse_args(argv: list[str]) -> dict:
     return overrides
 
 
+def parse_args_or_exit(argv: list[str], prog: str) -> dict:
+    """`parse_args` for scripts: a bad argument prints one line and exits with status 2 (no traceback)."""
+    try:
+        return parse_args(argv)
+    except (SyntaxError, TypeError, ValueError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
 def run(mode: str, overrides: dict):
     """Run one mode with validated overrides; return what the Model method returns."""
     model = overrides.pop("model", None) or DEFAULT_MODEL.get(mode)

@@ -14,7 +14,7 @@ from .model import HSD
 
 # The default budget finishes in about 10 minutes on a 2-core CPU (see README).
 DEFAULTS = dict(model="hsd-n.yaml", data="fault-synth", epochs=30, imgsz=320, batch=8, nbs=8, workers=2, device="cpu",
-                project="runs/hsd", exist_ok=True)
+                project="runs/hsd", exist_ok=True)  # relative projects are made absolute below
 
 
 def teacher_yaml(student: str) -> str:
@@ -23,9 +23,10 @@ def teacher_yaml(student: str) -> str:
     return f"hsd-teacher-{(m and m.group(1)) or 'n'}.yaml"
 
 
-def main(argv: list[str]) -> dict:
+def main(argv: list[str] | dict) -> dict:
     """Run the pipeline; return {'teacher': path, 'student': path, 'rows': [...]}."""
-    args = {**DEFAULTS, **parse_args(argv)}
+    args = {**DEFAULTS, **(argv if isinstance(argv, dict) else parse_args(argv))}
+    args["project"] = str(Path(args["project"]).resolve())  # runs/... under the current folder, as printed
     student_cfg = args.pop("model")
     teacher_pt = args.pop("distill_model", None)
     if not teacher_pt:

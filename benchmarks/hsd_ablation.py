@@ -1,0 +1,98 @@
+"""HSD ablation on real track images: student alone / + feature distillation (dis) / + LD / + both, the teacher,
+YOLO11n and YOLO26n, at equal budgets over several seeds; writes a markdown table to docs/.
+
+    python benchmarks/hsd_ablation.py [--data rail-tracks] [--epochs 60] [--imgsz 320] [--seeds 0 1 2]
+                                      [--device cpu] [--out docs/hsd_benchmark.md]
+
+Every run trains from scratch with the same epochs, image size, batch and seed. The teacher of a seed is
+trained once and distils that seed's students. Each best.pt is validated with the HSD validator (mAP50-95 and
+the image-level CDR at score 0.5). Latency: ONNX Runtime CPU, batch 1, 640 px, median, in the same run as YOLO11n
+(benchmarks/latency.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import ext
+from ext.cli import family_of
+
+sys.path.insert(0, str(Path(__file__).parent))
+from latency import export, measure  # noqa: E402
+
+STUDENT = "hsd-n.yaml"
+TEACHER = "hsd-teacher-n.yaml"
+ROWS = [  # label, model, extra training arguments (teacher path filled in per seed)
+    ("student", STUDENT, {}),
+    ("student + dis (feature KD)", STUDENT, {"distill": True, "dis": 6.0, "ld_weight": 0.0}),
+    ("student + LD", STUDENT, {"distill": True, "dis": 0.0, "ld_weight": 0.25}),
+    ("student + dis + LD", STUDENT, {"distill": True, "dis": 6.0, "ld_weight": 0.25}),
+    ("teacher", TEACHER, {}),
+    ("YOLO11n", "yolo11n.yaml", {}),
+    ("YOLO26n", "yolo26n.yaml", {}),
+]
+
+
+def train(cfg: str, args: dict, name: str) -> str:
+    model = family_of(cfg)(cfg)
+    model.train(**args, name=name)
+    return str(model.trainer.best)
+
+
+def evaluate(best: str, args: dict) -> tuple[float, float]:
+    m = ext.HSD(best).val(data=args["data"], imgsz=args["imgsz"], batch=args["batch"], device=args["device"],
+                          plots=False, verbose=False, project=args["project"], name="val", exist_ok=True)
+    return float(m.box.map), float(m.extra.get("CDR@0.5", float("nan")))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="rail-tracks")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--project", default="runs/bench-hsd")
+    ap.add_argument("--out", default="docs/hsd_benchmark.md")
+    a = ap.parse_args(argv)
+    results = {label: [] for label, _, _ in ROWS}
+    for seed in a.seeds:
+        base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, seed=seed,
+                    project=str(Path(a.project).resolve()), exist_ok=True, plots=False, workers=2)
+        teacher = train(TEACHER, base, f"teacher-s{seed}")
+        for label, cfg, extra in ROWS:
+            extra = dict(extra)
+            if extra.pop("distill", False):
+                extra["distill_model"] = teacher
+            best = teacher if label == "teacher" else train(cfg, {**base, **extra}, f"{label.replace(' ', '')}-s{seed}")
+            results[label].append(evaluate(best, base))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfgs = sorted({cfg for _, cfg, _ in ROWS})
+        files, info = {}, {}
+        for c in cfgs:
+            files[c], info[c] = export(c, 640, Path(tmp))
+        lat = measure(files, 640, runs=50)
+    lines = [f"# HSD ablation on {a.data} ({datetime.date.today()})", "",
+             f"Command: `python benchmarks/hsd_ablation.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
+             f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, seeds {a.seeds}; mean ± std over seeds. "
+             "Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50, ratio to YOLO11n in the same run.", "",
+             "| model | params | GFLOPs | latency x YOLO11n | mAP50-95 | CDR@0.5 |", "| --- | --- | --- | --- | --- | --- |"]
+    for label, cfg, _ in ROWS:
+        r = np.array(results[label])
+        lines.append(f"| {label} | {info[cfg]['params']:,} | {info[cfg]['GFLOPs']:.2f} | "
+                     f"{lat[cfg] / lat['yolo11n.yaml']:.2f} | {r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} | "
+                     f"{r[:, 1].mean():.3f} ± {r[:, 1].std():.3f} |")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

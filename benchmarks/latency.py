@@ -1,0 +1,104 @@
+"""ONNX Runtime CPU latency of our models against YOLOv8n / YOLO11n / YOLO26n, measured in one run.
+
+    python benchmarks/latency.py [--imgsz 320 640] [--runs 50] [--models hsd-n.yaml ...] [--out docs/latency.md]
+
+For each model (built from its YAML, random weights: latency does not depend on them): params, GFLOPs at 640,
+ONNX file size, median ONNX Runtime latency (batch 1, after warm-up, one session per model, threads as ORT
+chooses) at each size, and the ratio to YOLO11n measured in the same run. Rounds are interleaved (A B C A B C
+...) so that machine noise hits every model alike. Writes a markdown table with date, machine and command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ext
+from ext.cli import family_of
+
+DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
+
+
+def export(cfg: str, imgsz: int, out: Path) -> tuple[str, dict]:
+    """Export `cfg` (random weights) to ONNX at `imgsz`; return the file and its params / GFLOPs."""
+    from ultralytics.utils.torch_utils import get_flops
+
+    model = family_of(cfg)(cfg)
+    info = {"params": sum(p.numel() for p in model.model.parameters()), "GFLOPs": get_flops(model.model, 640)}
+    f = model.export(format="onnx", imgsz=imgsz, simplify=True, device="cpu", verbose=False)
+    dst = out / f"{Path(cfg).stem}-{imgsz}.onnx"
+    Path(f).replace(dst)
+    return str(dst), info
+
+
+def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10) -> dict[str, float]:
+    """Median latency (ms) per model, rounds interleaved across models."""
+    import onnxruntime as ort
+
+    sessions = {k: ort.InferenceSession(f, providers=["CPUExecutionProvider"]) for k, f in files.items()}
+    x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
+    feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
+    for _ in range(warmup):
+        for k, s in sessions.items():
+            s.run(None, feeds[k])
+    times = {k: [] for k in sessions}
+    for _ in range(runs):
+        for k, s in sessions.items():
+            t = time.perf_counter()
+            s.run(None, feeds[k])
+            times[k].append((time.perf_counter() - t) * 1e3)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def main(argv=None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=DEFAULT)
+    ap.add_argument("--imgsz", nargs="+", type=int, default=[320, 640])
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--out", default="docs/latency.md")
+    a = ap.parse_args(argv)
+    rows = {m: {} for m in a.models}
+    with tempfile.TemporaryDirectory() as tmp:
+        for sz in a.imgsz:
+            files = {}
+            for m in a.models:
+                files[m], info = export(m, sz, Path(tmp))
+                rows[m].update(info)
+                rows[m][f"onnx_MB@{sz}"] = Path(files[m]).stat().st_size / 1e6
+            lat = measure(files, sz, a.runs)
+            base = lat.get("yolo11n.yaml")
+            for m in a.models:
+                rows[m][f"ms@{sz}"] = lat[m]
+                rows[m][f"x11n@{sz}"] = lat[m] / base if base else float("nan")
+    cols = ["params", "GFLOPs"] + [f"{k}@{s}" for s in a.imgsz for k in ("onnx_MB", "ms", "x11n")]
+    lines = [
+        f"# ONNX Runtime CPU latency ({datetime.date.today()})",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}"
+        f", ext {ext.__version__}. Batch 1, median of {a.runs} interleaved runs after 10 warm-up runs; `x11n` is the"
+        " ratio to YOLO11n in the same run.",
+        "",
+        f"Command: `python benchmarks/latency.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+        "",
+        "| model | " + " | ".join(cols) + " |",
+        "| --- | " + " | ".join("---" for _ in cols) + " |",
+    ]
+    for m, r in rows.items():
+        cells = [f"{r['params']:,}", f"{r['GFLOPs']:.2f}"] + [f"{r[c]:.2f}" for c in cols[2:]]
+        lines.append(f"| {Path(m).stem} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(text)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
