@@ -8,9 +8,9 @@ from ultralytics.utils import LOGGER
 from ultralytics.utils.torch_utils import get_flops
 
 
-def model_row(label: str, weights: str, args: dict) -> dict:
-    """Validate `weights` on `args['data']`; return params, GFLOPs (at args['imgsz']), mAP50, mAP50-95 and any
-    extra metrics the family's validator reports (e.g. HSD's image-level rates) as `metrics.extra`."""
+def model_row(label: str, weights: str, args: dict, extra: tuple[str, ...] | None = None) -> dict:
+    """Validate `weights` on `args['data']`; return params, GFLOPs (at args['imgsz']), mAP50, mAP50-95 and the
+    extra metrics the family's validator reports as `metrics.extra` (those named in `extra`, default all)."""
     from ..cli import family_of
 
     model = family_of(weights)(weights)
@@ -19,11 +19,12 @@ def model_row(label: str, weights: str, args: dict) -> dict:
     row = {
         "model": label,
         "params": sum(p.numel() for p in model.model.parameters()),
-        "GFLOPs": round(get_flops(model.model, args.get("imgsz", 640)), 2),
+        f"GFLOPs@{args.get('imgsz', 640)}": round(get_flops(model.model, args.get("imgsz", 640)), 2),
         "mAP50": round(float(metrics.box.map50), 4),
         "mAP50-95": round(float(metrics.box.map), 4),
     }
-    row.update(getattr(metrics, "extra", {}) or {})
+    more = getattr(metrics, "extra", {}) or {}
+    row.update({k: v for k, v in more.items() if extra is None or k in extra})
     return row
 
 

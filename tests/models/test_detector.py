@@ -48,3 +48,25 @@ def test_fdet_val_on_catalog_name(hsd_tiny_run, capsys):
     best = hsd_tiny_run / "weights" / "best.pt"
     assert main(["val", f"model={best}", "data=fault-synth-tiny", "imgsz=64", "batch=4", "device=cpu",
                  "plots=False", f"project={hsd_tiny_run.parent}", "name=val", "exist_ok=True"]) == 0
+
+
+def test_fdet_export_and_predict_onnx(hsd_tiny_run, tmp_path):
+    """`fdet export ... format=onnx` writes an ONNX file that `fdet predict` runs like the .pt model."""
+    import shutil
+
+    from ext.cli import main
+
+    best = tmp_path / "best.pt"
+    shutil.copy(hsd_tiny_run / "weights" / "best.pt", best)
+    assert main(["export", f"model={best}", "format=onnx", "imgsz=64", "device=cpu"]) == 0
+    onnx = best.with_suffix(".onnx")
+    assert onnx.is_file()
+    img = tmp_path / "img.jpg"
+    import cv2
+
+    cv2.imwrite(str(img), np.full((64, 64, 3), 100, np.uint8))
+    pt = YOLO(str(best)).predict(str(img), imgsz=64, conf=0.001, device="cpu", verbose=False)[0]
+    ox = YOLO(str(onnx), task="detect").predict(str(img), imgsz=64, conf=0.001, device="cpu", verbose=False)[0]
+    assert len(pt.boxes) == len(ox.boxes)
+    if len(pt.boxes):
+        assert np.abs(pt.boxes.xyxy.numpy() - ox.boxes.xyxy.numpy()).max() < 1e-2

@@ -20,7 +20,7 @@ def main(argv: list[str] | dict) -> dict:
     model = GJADet(args.pop("model"))
     model.train(**args, name="train")
     best = str(model.trainer.best)
-    rows = [model_row("gjadet", best, args)]
+    rows = [model_row("gjadet", best, args, ("AP_rare", "AP_common", "AP_frequent", "AP_small", "AP_medium"))]
     print_table(rows)
     where(Path(model.trainer.save_dir))
     return {"weights": best, "rows": rows}

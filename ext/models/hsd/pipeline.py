@@ -37,7 +37,8 @@ def main(argv: list[str] | dict) -> dict:
     student = HSD(student_cfg)
     student.train(**args, name="student", distill_model=teacher_pt)
     student_pt = str(student.trainer.best)
-    rows = [model_row("teacher", teacher_pt, args), model_row("student (LD)", student_pt, args)]
+    keys = ("FDR@0.5", "MDR@0.5", "CDR@0.5", "CDR@0.7", "CDR@0.9")  # all thresholds: image_level.csv
+    rows = [model_row("teacher", teacher_pt, args, keys), model_row("student (LD)", student_pt, args, keys)]
     print_table(rows)
     where(Path(student.trainer.save_dir), teacher=teacher_pt)
     return {"teacher": teacher_pt, "student": student_pt, "rows": rows}
