@@ -17,7 +17,7 @@ def test_train_hsd_pipeline(tmp_path, fault_tiny):
     assert Path(out["teacher"]).is_file() and Path(out["student"]).is_file()
     assert [r["model"] for r in out["rows"]] == ["teacher", "student (LD)"]
     for r in out["rows"]:
-        assert {"params", "GFLOPs", "mAP50", "mAP50-95", "CDR@0.5", "CDR@0.9", "MDR@0.5"} <= set(r)
+        assert {"params", "GFLOPs@64", "mAP50", "mAP50-95", "CDR@0.5", "CDR@0.9", "MDR@0.5"} <= set(r)
     assert out["rows"][1]["params"] < 0.6 * out["rows"][0]["params"]
 
 
