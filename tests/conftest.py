@@ -43,7 +43,7 @@ def crash_tiny(dataset_cache) -> str:
     return resolve_data("crash-synth-tiny")
 
 
-TINY = dict(epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, exist_ok=True, verbose=False)
+TINY = dict(epochs=1, imgsz=64, batch=4, nbs=4, workers=0, device="cpu", plots=False, exist_ok=True, verbose=False)
 
 
 @pytest.fixture
