@@ -12,27 +12,6 @@ from torch import nn
 from ext.nn.modules.attention import AdaptiveAttention, CoordAtt, DeformSpatial, DynamicReLU, ScaleAttention
 
 
-def onnx_roundtrip(module: nn.Module, inputs: tuple, path, opset: int = 17) -> float:
-    """Export module to ONNX (TorchScript exporter), run it in onnxruntime, return max abs diff vs torch."""
-    ort = pytest.importorskip("onnxruntime")
-    module.eval()
-    names = [f"in{i}" for i in range(len(inputs))]
-    torch.onnx.export(module, inputs, str(path), opset_version=opset, input_names=names, dynamo=False)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {i.name: inputs[names.index(i.name)].numpy() for i in session.get_inputs()}
-    got = session.run(None, feeds)
-    with torch.no_grad():
-        ref = module(*inputs)
-    ref = ref if isinstance(ref, (list, tuple)) else [ref]
-    return max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
-
-
-def randomize_bn(module: nn.Module) -> None:
-    """Give every BatchNorm non-trivial running statistics so eval-mode tests see them."""
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
 
 
 class FakeScale:
@@ -70,7 +49,7 @@ def test_coordatt_yaml_args():
     assert CoordAtt.yaml_args(64, [16], FakeScale()) == ([64, 16], 64)
 
 
-def test_coordatt_onnx(tmp_path):
+def test_coordatt_onnx(tmp_path, onnx_roundtrip, randomize_bn):
     torch.manual_seed(2)
     m = CoordAtt(16)
     randomize_bn(m)
@@ -157,7 +136,7 @@ def test_scale_attention_range():
 
 
 @pytest.mark.parametrize("deform", [False, True])
-def test_adaptive_onnx(tmp_path, deform):
+def test_adaptive_onnx(tmp_path, deform, onnx_roundtrip, randomize_bn):
     torch.manual_seed(6)
     m = AdaptiveAttention(16, deform=deform)
     if deform:

@@ -10,21 +10,6 @@ import torch.nn.functional as F
 from ext.nn.modules.deform import DeformConv, ModulatedDeformConv2d, deform_conv2d_exportable
 
 
-def onnx_roundtrip(module: torch.nn.Module, inputs: tuple, path, opset: int = 17) -> float:
-    """Export module to ONNX (TorchScript exporter), run it in onnxruntime, return max abs diff vs torch."""
-    ort = pytest.importorskip("onnxruntime")
-    module.eval()
-    names = [f"in{i}" for i in range(len(inputs))]
-    torch.onnx.export(module, inputs, str(path), opset_version=opset, input_names=names, dynamo=False)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {i.name: inputs[names.index(i.name)].numpy() for i in session.get_inputs()}
-    got = session.run(None, feeds)
-    with torch.no_grad():
-        ref = module(*inputs)
-    ref = ref if isinstance(ref, (list, tuple)) else [ref]
-    assert len(got) == len(ref)
-    return max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
-
 
 @pytest.fixture(scope="module")
 def tv_deform():
@@ -119,7 +104,7 @@ def test_yaml_args():
     assert args == [16, 32, 3, 2] and c2 == 32
 
 
-def test_onnx_explicit_offsets(tmp_path):
+def test_onnx_explicit_offsets(tmp_path, onnx_roundtrip):
     g = torch.Generator().manual_seed(2)
     m = ModulatedDeformConv2d(4, 6, 3, s=2, d=2)
     x = torch.randn(1, 4, 10, 9, generator=g)
@@ -129,7 +114,7 @@ def test_onnx_explicit_offsets(tmp_path):
     assert onnx_roundtrip(m, (x, offset, mask), tmp_path / "mdcn.onnx", opset=16) < 1e-4
 
 
-def test_onnx_self_offsets(tmp_path):
+def test_onnx_self_offsets(tmp_path, onnx_roundtrip):
     torch.manual_seed(3)
     m = DeformConv(4, 8, 3)
     torch.nn.init.normal_(m.offset_conv.weight, std=0.3)  # real, non-zero offsets

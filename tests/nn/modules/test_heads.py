@@ -20,28 +20,6 @@ NC = 3
 CH = (16, 32, 64)
 
 
-def onnx_roundtrip(module: nn.Module, inputs: tuple, path, opset: int = 17) -> float:
-    """Export module to ONNX (TorchScript exporter), run it in onnxruntime, return max abs diff vs torch."""
-    ort = pytest.importorskip("onnxruntime")
-    module.eval()
-    names = [f"in{i}" for i in range(len(inputs))]
-    torch.onnx.export(module, inputs, str(path), opset_version=opset, input_names=names, dynamo=False)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {i.name: inputs[names.index(i.name)].numpy() for i in session.get_inputs()}
-    got = session.run(None, feeds)
-    with torch.no_grad():
-        ref = module(*inputs)
-    ref = ref if isinstance(ref, (list, tuple)) else [ref]
-    assert len(got) == len(ref)
-    return max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
-
-
-def randomize_bn(module: nn.Module) -> None:
-    """Give every BatchNorm non-trivial running statistics so eval-mode tests see them."""
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
 
 
 def build_model(monkeypatch, end2end: bool = False, **head_kwargs) -> DetectionModel:
@@ -150,7 +128,7 @@ def test_end2end(monkeypatch):
     assert y.shape == (2, 84, 6)
 
 
-def test_fuse_keeps_outputs(monkeypatch):
+def test_fuse_keeps_outputs(monkeypatch, randomize_bn):
     model = build_model(monkeypatch)
     randomize_bn(model)
     head = model.model[-1]
@@ -169,7 +147,7 @@ def test_fuse_keeps_outputs(monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # Detect's anchor cache check, harmless here
-def test_onnx_export(monkeypatch, tmp_path):
+def test_onnx_export(monkeypatch, tmp_path, onnx_roundtrip, randomize_bn):
     torch.manual_seed(0)  # decoded boxes are in pixels: keep the random weights (and so the magnitudes) fixed
     model = build_model(monkeypatch)
     randomize_bn(model)

@@ -16,28 +16,6 @@ CH = [16, 32, 64]
 SIZES = [(16, 12), (8, 6), (4, 3)]
 
 
-def onnx_roundtrip(module: nn.Module, inputs: tuple, path, opset: int = 17) -> float:
-    """Export module to ONNX (TorchScript exporter), run it in onnxruntime, return max abs diff vs torch."""
-    ort = pytest.importorskip("onnxruntime")
-    module.eval()
-    names = [f"in{i}" for i in range(len(inputs))]
-    torch.onnx.export(module, inputs, str(path), opset_version=opset, input_names=names, dynamo=False)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {i.name: inputs[names.index(i.name)].numpy() for i in session.get_inputs()}
-    got = session.run(None, feeds)
-    with torch.no_grad():
-        ref = module(*inputs)
-    ref = ref if isinstance(ref, (list, tuple)) else [ref]
-    assert len(got) == len(ref)
-    return max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
-
-
-def randomize_bn(module: nn.Module) -> None:
-    """Give every BatchNorm non-trivial running statistics so eval-mode tests see them."""
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
 
 
 def features(batch: int = 2, seed: int = 0) -> list[torch.Tensor]:
@@ -118,7 +96,7 @@ def test_yaml_args():
     assert HKN.returns_list
 
 
-def test_onnx(tmp_path):
+def test_onnx(tmp_path, onnx_roundtrip, randomize_bn):
     torch.manual_seed(3)
     model = ListInput(HKN(CH, 24))
     randomize_bn(model)
