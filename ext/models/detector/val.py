@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import torch.distributed as dist
 from ultralytics.models.yolo.detect import DetectionValidator
+from ultralytics.utils import RANK
 
 from ...data import resolve_data
 
@@ -14,3 +16,14 @@ class ExtValidator(DetectionValidator):
         super().__init__(dataloader, save_dir, args, _callbacks)
         if isinstance(self.args.data, str):
             self.args.data = resolve_data(self.args.data)
+
+    @staticmethod
+    def merge_across_ranks(accumulator) -> None:
+        """Under DDP, gather a picklable accumulator with `merge(other)` from every rank into rank 0's copy."""
+        if RANK == -1 or not dist.is_initialized():
+            return
+        parts = [None] * dist.get_world_size() if RANK == 0 else None
+        dist.gather_object(accumulator, parts, dst=0)
+        if RANK == 0:
+            for p in parts[1:]:
+                accumulator.merge(p)

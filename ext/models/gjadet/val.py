@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch.distributed as dist
 from ultralytics.data.utils import IMG_FORMATS, img2label_paths
-from ultralytics.utils import LOGGER, RANK, ops
+from ultralytics.utils import LOGGER, ops
 
 from ...metrics import CocoSizeAP, class_groups, full_class_ap, group_ap, per_class_table, train_instance_counts
 from ..detector import ExtValidator
@@ -53,12 +52,7 @@ class GJADetValidator(ExtValidator):
 
     def gather_stats(self) -> None:
         super().gather_stats()
-        if RANK > -1 and dist.is_initialized():
-            parts = [None] * dist.get_world_size() if RANK == 0 else None
-            dist.gather_object(self.coco, parts, dst=0)
-            if RANK == 0:
-                for p in parts[1:]:
-                    self.coco.merge(p)
+        self.merge_across_ranks(self.coco)
 
     def train_counts(self) -> np.ndarray:
         """Training instances per class (from the training labels; cached for the run)."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-import torch.distributed as dist
-from ultralytics.utils import LOGGER, RANK
+from ultralytics.utils import LOGGER
 
 from ...metrics import ImageLevelRates
 from ..detector import ExtValidator
@@ -36,12 +35,7 @@ class HSDValidator(ExtValidator):
 
     def gather_stats(self) -> None:
         super().gather_stats()
-        if RANK > -1 and dist.is_initialized():
-            parts = [None] * dist.get_world_size() if RANK == 0 else None
-            dist.gather_object(self.rates, parts, dst=0)
-            if RANK == 0:
-                for p in parts[1:]:
-                    self.rates.merge(p)
+        self.merge_across_ranks(self.rates)
 
     def get_stats(self) -> dict:
         stats = super().get_stats()

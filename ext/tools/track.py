@@ -1,0 +1,194 @@
+"""Crash-marker tracking with Ultralytics' built-in trackers (ByteTrack by default), trajectories and displacements.
+
+The detection source is pluggable:
+  - a model (checkpoint path or Ultralytics `Model`): `model.track(source, stream=True, persist=True, tracker=...)`,
+    Ultralytics' own tracking mode (its predictor, NMS and tracking callbacks);
+  - a detector callable `detector(frame) -> Results`, frame (H, W, 3) uint8 BGR, `Results` with `boxes` (N, 6)
+    [x1, y1, x2, y2, conf, cls] in pixels of that frame: frames are read by Ultralytics' `load_inference_source` and
+    the results go through the same Ultralytics tracking callbacks (`on_predict_start`,
+    `on_predict_postprocess_end`, with persist=True) that `model.track` registers, so the tracker sees exactly what it
+    would see behind a real model. This is how tests feed known boxes.
+
+`persist=True` keeps one tracker across the frames of a folder (without it Ultralytics resets the tracker whenever the
+image path changes, i.e. on every image of a folder). Each call starts fresh trackers.
+Frames of a folder are read in sorted file-name order: name them with zero-padded numbers (000.png, 001.png, ...).
+
+Outputs (in `out`): `trajectories.csv` with one row per tracked box and frame,
+  frame (0-based index of the processed frame), track_id (int), class (class name), cx, cy (box centre, pixels of
+  the original frame); and `displacement.png`: per track, the distance |(cx, cy) - (cx, cy) at the track's first
+  frame| in pixels over frames, one line per track.
+Nothing downloads: trackers whose YAML asks for an external ReID model file that is not on disk are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import default_save_dir, load_model
+
+COLUMNS = ("frame", "track_id", "class", "cx", "cy")
+
+
+def tracker_config(tracker: str) -> SimpleNamespace:
+    """Load a tracker YAML (a built-in name such as 'bytetrack.yaml' / 'botsort.yaml', or a path) as a namespace.
+
+    Raises:
+        ValueError: unknown tracker type, or a ReID model file that is not on disk (it would be downloaded).
+    """
+    from ultralytics.trackers.track import TRACKER_MAP
+    from ultralytics.utils import YAML, IterableSimpleNamespace
+    from ultralytics.utils.checks import check_yaml
+
+    cfg = IterableSimpleNamespace(**YAML.load(check_yaml(tracker)))
+    if cfg.tracker_type not in TRACKER_MAP:
+        raise ValueError(f"tracker '{tracker}': tracker_type '{cfg.tracker_type}' not in {sorted(TRACKER_MAP)}")
+    reid = getattr(cfg, "model", "auto")
+    if getattr(cfg, "with_reid", False) and reid != "auto" and not Path(str(reid)).is_file():
+        raise ValueError(f"tracker '{tracker}' needs the ReID model '{reid}', not found (nothing is downloaded)")
+    return cfg
+
+
+def _keep(result, conf: float, classes) -> object:
+    """Return `result` restricted to boxes with conf >= `conf` and, when given, cls in `classes` (int or list)."""
+    import torch
+
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return result
+    b = boxes.cpu().numpy()
+    mask = b.conf >= conf
+    if classes is not None:
+        mask &= np.isin(b.cls, [classes] if np.isscalar(classes) else list(classes))
+    return result[torch.as_tensor(np.flatnonzero(mask))]
+
+
+def track_with_detector(detector, source, tracker: str = "bytetrack.yaml", conf: float = 0.1, classes=None,
+                        vid_stride: int = 1):
+    """Yield tracked `Results`, one per frame of `source`, for a detector callable (see the module notes).
+
+    The detector's results are filtered (conf >= `conf`, the same low default as `model.track`; `classes`), then
+    passed through Ultralytics' tracking callbacks on a minimal predictor stand-in; yielded results carry
+    `boxes.id` when tracks are confirmed.
+    """
+    from ultralytics.data import load_inference_source
+    from ultralytics.trackers.track import on_predict_postprocess_end, on_predict_start
+    import torch
+
+    cfg = tracker_config(tracker)
+    if getattr(cfg, "with_reid", False) and getattr(cfg, "model", "auto") == "auto":
+        raise ValueError(f"tracker '{tracker}' uses with_reid + model=auto (the detector's own features): "
+                         "that needs a real model, not a detector callable")
+    dataset = load_inference_source(source, vid_stride=vid_stride)
+    predictor = SimpleNamespace(
+        args=SimpleNamespace(mode="track", task="detect", tracker=tracker),
+        dataset=dataset,
+        device=torch.device("cpu"),
+        model=SimpleNamespace(model=None),
+        results=[],
+    )
+    on_predict_start(predictor, persist=True)
+    if hasattr(type(predictor.trackers[0]), "setup_predictor"):
+        raise ValueError(f"tracker type '{cfg.tracker_type}' needs a real model's predictor; use a model")
+    for paths, images, _ in dataset:
+        for path, image in zip(paths, images):
+            result = detector(image)
+            result.path = result.path or path
+            predictor.results = [_keep(result, conf, classes)]
+            on_predict_postprocess_end(predictor, persist=True)
+            yield predictor.results[0]
+
+
+def collect_tracks(results) -> list[tuple]:
+    """Rows (frame, track_id, class name, cx, cy) from an iterable of tracked `Results`; frame = its position."""
+    rows = []
+    for frame, r in enumerate(results):
+        boxes = r.boxes
+        if boxes is None or not boxes.is_track or len(boxes) == 0:
+            continue
+        ids = boxes.id.int().tolist()
+        xywh = boxes.xywh.cpu().numpy()
+        for tid, c, (cx, cy, _, _) in zip(ids, boxes.cls.int().tolist(), xywh):
+            rows.append((frame, tid, r.names.get(c, str(c)), float(cx), float(cy)))
+    return rows
+
+
+def write_csv(rows: list[tuple], file: Path) -> Path:
+    """Write `trajectories.csv` (COLUMNS; centres with 3 decimals) sorted by frame then track id."""
+    with open(file, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for frame, tid, name, cx, cy in sorted(rows, key=lambda r: (r[0], r[1])):
+            w.writerow((frame, tid, name, f"{cx:.3f}", f"{cy:.3f}"))
+    return file
+
+
+def read_csv(file: str | Path) -> dict[int, np.ndarray]:
+    """Read `trajectories.csv` into {track_id: (N, 3) float array of frame, cx, cy rows in frame order}."""
+    tracks = defaultdict(list)
+    with open(file, newline="") as f:
+        for row in csv.DictReader(f):
+            tracks[int(row["track_id"])].append((float(row["frame"]), float(row["cx"]), float(row["cy"])))
+    return {k: np.array(sorted(v)) for k, v in tracks.items()}
+
+
+def plot_displacement(tracks: dict[int, np.ndarray], file: Path) -> Path:
+    """Plot each track's displacement |p(frame) - p(first frame)| in pixels over frames (matplotlib, no pyplot)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
+    ax = fig.add_subplot()
+    for tid, t in sorted(tracks.items()):
+        ax.plot(t[:, 0], np.hypot(t[:, 1] - t[0, 1], t[:, 2] - t[0, 2]), lw=1.2, label=f"id {tid}")
+    if not tracks:
+        ax.text(0.5, 0.5, "no tracks", ha="center", va="center", transform=ax.transAxes)
+    elif len(tracks) <= 15:
+        ax.legend(fontsize=7, ncol=3)
+    ax.set(xlabel="frame", ylabel="displacement from first position (px)", title=f"{len(tracks)} tracks")
+    ax.grid(alpha=0.3)
+    fig.savefig(file)
+    return file
+
+
+def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=None, **predict_kwargs) -> dict:
+    """Track markers over the frames of `source`; write `trajectories.csv` and `displacement.png`.
+
+    Args:
+        model_or_path: checkpoint / YAML path, an Ultralytics `Model`, or a detector callable
+            `frame (H, W, 3) uint8 BGR -> Results` (see the module notes).
+        source: a folder of frames (sorted by name), a glob, or a video.
+        tracker: Ultralytics tracker YAML: 'bytetrack.yaml' (default), 'botsort.yaml', or a path.
+        out: output folder (created); None = a new `runs/detect/track*`.
+        **predict_kwargs: passed to `model.track` (conf, iou, imgsz, classes, device, vid_stride, ...). With a
+            detector callable only conf (default 0.1), classes and vid_stride apply; others are refused.
+
+    Returns:
+        dict(csv=Path, plot=Path, tracks=int number of distinct track ids).
+    """
+    from ultralytics.engine.model import Model
+
+    save_dir = Path(out) if out else default_save_dir("track")
+    save_dir.mkdir(parents=True, exist_ok=True)
+    if callable(model_or_path) and not isinstance(model_or_path, (Model, str, Path)):
+        unknown = set(predict_kwargs) - {"conf", "classes", "vid_stride", "verbose"}
+        if unknown:
+            raise TypeError(f"with a detector callable, track_markers takes conf, classes, vid_stride; got {unknown}")
+        predict_kwargs.pop("verbose", None)
+        conf = predict_kwargs.pop("conf", None)
+        results = track_with_detector(model_or_path, source, tracker, conf=0.1 if conf is None else conf,
+                                      **predict_kwargs)
+    else:
+        tracker_config(tracker)  # refuse ReID downloads before any work
+        model = load_model(model_or_path)
+        model.predictor = None  # fresh predictor, so persist=True does not reuse trackers of an earlier call
+        kwargs = {"verbose": False, **predict_kwargs}
+        results = model.track(source=source, stream=True, persist=True, tracker=tracker, **kwargs)
+    rows = collect_tracks(results)
+    csv_file = write_csv(rows, save_dir / "trajectories.csv")
+    tracks = read_csv(csv_file)
+    plot = plot_displacement(tracks, save_dir / "displacement.png")
+    return {"csv": csv_file, "plot": plot, "tracks": len(tracks)}
