@@ -1,13 +1,15 @@
 """`fdet MODE key=value ...`: the `yolo` command line for our families.
 
 Modes: train, val, predict, export (as `yolo`, same keys plus ours from `cfg/default.yaml`), data (catalog and
-converters) and help. The family (HSD, GJADet, or the plain Detector for Ultralytics YAMLs) is picked from the
+converters), the analysis tools cam (Grad-CAM overlays) and track (marker trajectories), both in `ext.tools`, and
+help. The family (HSD, GJADet, or the plain Detector for Ultralytics YAMLs) is picked from the
 model YAML's `family:` key or from the checkpoint's model class.
 """
 
 from __future__ import annotations
 
 import sys
+from difflib import get_close_matches
 from pathlib import Path
 
 from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, parse_key_value_pair
@@ -17,10 +19,14 @@ from .registry import check_choices, ext_defaults
 
 MODES = ("train", "val", "predict", "export")
 DEFAULT_MODEL = {"train": "hsd-n.yaml"}
+TOOLS = {  # analysis modes: {mode: (keys of their own, Ultralytics keys they take; None = all, passed to track)}
+    "cam": (("layer", "out"), ("model", "source", "imgsz", "conf", "device")),
+    "track": (("out",), None),
+}
 
 HELP = f"""Usage: fdet MODE key=value ...
 
-  MODE     train | val | predict | export | data | help
+  MODE     train | val | predict | export | data | cam | track | help
   keys     every `yolo` key (see `yolo cfg`) plus ours:
 {chr(10).join(f'             {k}={v}' for k, v in ext_defaults().items())}
 
@@ -34,6 +40,8 @@ Examples:
   fdet data prepare name=fault-synth
   fdet data convert format=voc source=Annotations images=JPEGImages out=my-set
   fdet data convert format=coco source=instances.json images=images out=my-set
+  fdet cam model=best.pt source=path/to/images layer=13 imgsz=640 out=cam-maps
+  fdet track model=best.pt source=path/to/frames tracker=bytetrack.yaml out=tracks classes=0
 """
 
 
@@ -81,6 +89,60 @@ def parse_args_or_exit(argv: list[str], prog: str) -> dict:
         sys.exit(2)
 
 
+def parse_tool_args(mode: str, argv: list[str]) -> tuple[dict, dict]:
+    """Split `fdet cam|track` words into (validated Ultralytics overrides, the tool's own keys: layer, out).
+
+    Raises:
+        SyntaxError: unknown key (the message names the mode's valid keys). ValueError: bad value or missing key.
+    """
+    own_keys, allowed = TOOLS[mode]
+    own, rest = {}, []
+    for a in merge_equals_args(argv):
+        k = a.split("=", 1)[0]
+        if k in own_keys and "=" in a:
+            own[k] = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    takes = allowed or ("tracker", "conf", "classes", "imgsz", "device", "... (predict keys)")
+    valid = ", ".join((*own_keys, *takes))
+    if allowed is not None:
+        for a in rest:
+            k = a.split("=", 1)[0]
+            if "=" in a and k not in allowed:
+                close = get_close_matches(k, [*own_keys, *allowed])
+                hint = f" Similar: {', '.join(close)}." if close else ""
+                raise SyntaxError(f"'{k}' is not a valid 'fdet {mode}' key.{hint} Valid keys: {valid}")
+    try:
+        overrides = parse_args(rest)
+    except SyntaxError as e:
+        close = {c for a in rest for c in get_close_matches(a.split("=", 1)[0], own_keys)}
+        hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
+        raise SyntaxError(f"{e}\n'fdet {mode}' keys{hint}: {valid}") from e
+    if "layer" in own:
+        try:
+            own["layer"] = int(own["layer"])
+        except ValueError:
+            raise ValueError(f"layer={own['layer']} must be an integer layer index (see 'fdet help')") from None
+    for k in ("model", "source"):
+        if overrides.get(k) is None:
+            raise ValueError(f"'fdet {mode}' needs {k}=... ({valid})")
+    return overrides, own
+
+
+def run_tool(mode: str, overrides: dict, own: dict):
+    """Run `fdet cam` (ext.tools.grad_cam) or `fdet track` (ext.tools.track_markers); print what was written."""
+    from .tools import grad_cam, track_markers
+
+    model, source = overrides.pop("model"), overrides.pop("source")
+    if mode == "cam":
+        files = grad_cam(model, source, layer=own.get("layer"), out=own.get("out"), **overrides)
+        LOGGER.info(f"fdet cam: {len(files)} overlay(s) in {files[0].parent if files else own.get('out')}")
+        return files
+    res = track_markers(model, source, out=own.get("out"), **overrides)
+    LOGGER.info(f"fdet track: {res['tracks']} track(s); {res['csv']}; {res['plot']}")
+    return res
+
+
 def run(mode: str, overrides: dict):
     """Run one mode with validated overrides; return what the Model method returns."""
     model = overrides.pop("model", None) or DEFAULT_MODEL.get(mode)
@@ -106,12 +168,23 @@ def main(argv: list[str] | None = None) -> int:
             from .data.cli import data_main
 
             return data_main(rest)
-        if mode not in MODES:
-            raise SyntaxError(f"unknown mode '{mode}'. Valid modes: {', '.join((*MODES, 'data', 'help'))}")
-        overrides = parse_args(rest)
+        if mode in TOOLS:
+            overrides, own = parse_tool_args(mode, rest)
+        elif mode not in MODES:
+            valid = ", ".join((*MODES, "data", *TOOLS, "help"))
+            raise SyntaxError(f"unknown mode '{mode}'. Valid modes: {valid}")
+        else:
+            overrides = parse_args(rest)
     except (SyntaxError, TypeError, ValueError, FileNotFoundError) as e:
         print(f"fdet: {e}", file=sys.stderr)
         return 2
+    if mode in TOOLS:
+        try:
+            run_tool(mode, overrides, own)
+        except (ValueError, FileNotFoundError) as e:  # e.g. an invalid layer (the message lists the valid ones)
+            print(f"fdet {mode}: {e}", file=sys.stderr)
+            return 2
+        return 0
     run(mode, overrides)
     return 0
 

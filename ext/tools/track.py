@@ -76,8 +76,8 @@ def track_with_detector(detector, source, tracker: str = "bytetrack.yaml", conf:
     `boxes.id` when tracks are confirmed.
     """
     from ultralytics.data import load_inference_source
-    from ultralytics.trackers.track import on_predict_postprocess_end, on_predict_start
     import torch
+    from ultralytics.trackers.track import on_predict_postprocess_end, on_predict_start
 
     cfg = tracker_config(tracker)
     if getattr(cfg, "with_reid", False) and getattr(cfg, "model", "auto") == "auto":
