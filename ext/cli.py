@@ -185,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fdet {mode}: {e}", file=sys.stderr)
             return 2
         return 0
-    run(mode, overrides)
+    try:
+        run(mode, overrides)
+    except FileNotFoundError as e:  # a missing model, source or data set: one line, no traceback
+        print(f"fdet: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

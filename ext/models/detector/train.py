@@ -1,17 +1,20 @@
 """`ExtTrainer`: Ultralytics' `DetectionTrainer` building our model classes, with family defaults, a backbone
-freeze schedule (`freeze_epochs`) and the classification loss's statistics carried through checkpoints."""
+freeze schedule (`freeze_epochs`), the classification loss's statistics carried through checkpoints, steps with a
+non-finite loss skipped (`nan_patience`) and an exact resume (`exact_resume`); see `guard.py` for the last two."""
 
 from __future__ import annotations
 
 from copy import copy
 
 from ultralytics.models.yolo.detect import DetectionTrainer
-from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ...data import resolve_data
 from ...nn.tasks import ExtDetectionModel
 from ...registry import check_choices
+from .guard import (RESUME_STATE, GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
+                    guard_epoch_start, load_resume_state, save_resume_state, use_epoch_shuffle)
 from .val import ExtValidator
 
 
@@ -46,6 +49,12 @@ class ExtTrainer(DetectionTrainer):
         model_class: the `ExtDetectionModel` subclass built by `get_model`.
         validator_class: the validator used during and after training.
         defaults: family defaults for our (or Ultralytics') keys; the user's own arguments always win.
+
+    Reliability (`guard.py`): a training step whose loss is NaN or infinite is skipped (no gradients, no optimizer
+    step, no EMA update, model and loss buffers restored), counted in results.csv (`train/skipped_steps`) and
+    logged; `nan_patience` such steps in a row stop the run with `NonFiniteLossError`. With `exact_resume` (default)
+    a single-process run shuffles by (seed, epoch) and writes `weights/resume_state.pt` beside last.pt, so that
+    `resume=True` continues with the same losses as an uninterrupted run (CPU, or workers=0).
     """
 
     model_class = ExtDetectionModel
@@ -58,7 +67,22 @@ class ExtTrainer(DetectionTrainer):
         if overrides.get("data"):
             overrides["data"] = resolve_data(overrides["data"])
         super().__init__(cfg, overrides, _callbacks)
+        self.nan_guard = NonFiniteGuard(self.arg("nan_patience"))
         self.add_callback("on_train_epoch_start", backbone_freeze_schedule)
+        self.add_callback("on_train_epoch_start", guard_epoch_start)
+        self.add_callback("on_train_batch_start", guard_batch_start)
+        self.add_callback("on_train_batch_end", guard_batch_end)
+        self.add_callback("on_train_epoch_end", guard_epoch_end)
+
+    def arg(self, name: str):
+        """An argument of this run, or its default when a checkpoint from an older version lacks it (resume)."""
+        return getattr(self.args, name, DEFAULT_CFG_DICT.get(name))
+
+    def add_callback(self, event: str, callback):
+        """Ultralytics' `add_callback`, but a callback already registered for the event is not added again: the DDP
+        entry file rebuilds the trainer from the parent's callbacks, which already hold those added in __init__."""
+        if callback not in self.callbacks.get(event, []):
+            super().add_callback(event, callback)
 
     def get_model(self, cfg=None, weights=None, verbose: bool = True):
         """Build `model_class` from a YAML path/name or dict with the data's classes, and load `weights` if given."""
@@ -68,6 +92,29 @@ class ExtTrainer(DetectionTrainer):
             model.load(weights)
         return model
 
+    def get_dataloader(self, dataset_path, batch_size: int = 16, rank: int = 0, mode: str = "train"):
+        """Ultralytics' loader; with `exact_resume`, a single-process training loader shuffles by (seed, epoch)."""
+        loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
+        if mode == "train" and rank == -1 and self.arg("exact_resume"):
+            use_epoch_shuffle(loader, self.args.seed)
+        return loader
+
+    def _setup_train(self):
+        """Ultralytics' setup, then the scaler wrapped so that a step with a non-finite loss is skipped."""
+        super()._setup_train()
+        self.scaler = GuardedScaler(self.scaler, self)
+
+    def optimizer_step(self):
+        """Ultralytics' step (unscale, clip, step, EMA), unless every step since the last one was skipped."""
+        if self.nan_guard.take_step():
+            super().optimizer_step()
+        else:
+            self.optimizer.zero_grad()
+
+    def save_metrics(self, metrics):
+        """Ultralytics' results.csv row, plus the epoch's count of skipped steps (`train/skipped_steps`)."""
+        super().save_metrics({**metrics, "train/skipped_steps": self.nan_guard.skipped})
+
     def get_validator(self):
         """Return the family's validator."""
         return self.validator_class(self.test_loader, save_dir=self.save_dir, args=copy(self.args),
@@ -75,17 +122,30 @@ class ExtTrainer(DetectionTrainer):
 
     def save_model(self):
         """Ultralytics' checkpoint, with the loss's statistics (e.g. GJR's) attached to the saved model as
-        float64 arrays (`loss_state`), which survive the checkpoint's fp16 cast."""
+        float64 arrays (`loss_state`), which survive the checkpoint's fp16 cast; with `exact_resume`, then
+        `weights/resume_state.pt` for the same epoch (`guard.save_resume_state`)."""
         crit = getattr(student(self.model), "criterion", None)
         if crit is not None and hasattr(crit, "state"):
             student(self.ema.ema).loss_state = crit.state()
-        return super().save_model()
+        saved = super().save_model()
+        if saved and self.arg("exact_resume"):
+            save_resume_state(self)
+        return saved
 
     def resume_training(self, ckpt):
-        """Ultralytics' resume, then hand the saved loss statistics to the model for its next criterion."""
+        """Ultralytics' resume, then hand the saved loss statistics to the model for its next criterion and, with
+        `exact_resume`, restore `resume_state.pt` when it belongs to the checkpoint (`guard.load_resume_state`)."""
         super().resume_training(ckpt)
         if ckpt and self.resume:
             state = getattr(student(ckpt.get("ema") or ckpt.get("model")), "loss_state", None)
             if state:
                 student(self.model).loss_state = state
                 student(self.model).criterion = None  # rebuilt with the restored statistics on the next step
+            if self.arg("exact_resume"):
+                load_resume_state(self, ckpt)
+
+    def final_eval(self):
+        """Ultralytics' final validation; the finished run's resume state is deleted (it can no longer resume)."""
+        if RANK in {-1, 0}:
+            (self.wdir / RESUME_STATE).unlink(missing_ok=True)
+        super().final_eval()
