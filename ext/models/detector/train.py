@@ -4,6 +4,7 @@ non-finite loss skipped (`nan_patience`) and an exact resume (`exact_resume`); s
 
 from __future__ import annotations
 
+import os
 from copy import copy
 
 from ultralytics.models.yolo.detect import DetectionTrainer
@@ -127,9 +128,23 @@ class ExtTrainer(DetectionTrainer):
         crit = getattr(student(self.model), "criterion", None)
         if crit is not None and hasattr(crit, "state"):
             student(self.ema.ema).loss_state = crit.state()
-        saved = super().save_model()
+        saved = self._save_atomically()
         if saved and self.arg("exact_resume"):
             save_resume_state(self)
+        return saved
+
+    def _save_atomically(self) -> bool:
+        """Ultralytics' `save_model`, writing last.pt / best.pt to `*.partial` files renamed into place only when
+        complete, so a run killed at any moment leaves the previous, loadable last.pt (Ultralytics writes in place)."""
+        final = self.last, self.best
+        self.last, self.best = (p.with_name(p.name + ".partial") for p in final)
+        try:
+            saved = super().save_model()
+        finally:
+            partial, (self.last, self.best) = (self.last, self.best), final
+        for tmp, dst in zip(partial, final):
+            if tmp.exists():
+                os.replace(tmp, dst)
         return saved
 
     def resume_training(self, ckpt):
