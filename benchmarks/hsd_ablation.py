@@ -40,6 +40,11 @@ ROWS = [  # label, model, extra training arguments (teacher path filled in per s
 
 
 def train(cfg: str, args: dict, name: str) -> str:
+    """Train `cfg`; a run of the same name that already finished all its epochs is reused (restartable)."""
+    done = Path(args["project"]) / name / "weights" / "best.pt"
+    csv = done.parents[1] / "results.csv"
+    if done.is_file() and csv.is_file() and len(csv.read_text().splitlines()) - 1 >= args["epochs"]:
+        return str(done)
     model = family_of(cfg)(cfg)
     model.train(**args, name=name)
     return str(model.trainer.best)

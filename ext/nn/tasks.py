@@ -83,8 +83,10 @@ class ExtDetectionModel(DetectionModel):
         """Return our detection loss (Ultralytics' v8DetectionLoss with selectable cls/IoU losses)."""
         from ..losses.detection import DetectionLoss
 
-        if getattr(self, "end2end", False):  # NMS-free heads (YOLO26) keep Ultralytics' end-to-end loss
-            return super().init_criterion()
+        if getattr(self.model[-1], "one2one_cv2", None) is not None:  # NMS-free heads (YOLO26): both branches
+            from ultralytics.utils.loss import E2ELoss
+
+            return E2ELoss(self, DetectionLoss)
         criterion = DetectionLoss(self)
         state = self.__dict__.pop("loss_state", None)  # statistics restored by a resumed run
         if state:

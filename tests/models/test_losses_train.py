@@ -42,3 +42,14 @@ def test_one_epoch_each(cls_loss, tmp_path, crash_tiny, tiny):
 
     row = list(csv.DictReader(open(model.trainer.save_dir / "results.csv")))[-1]
     assert math.isfinite(float(row["train/cls_loss"])) and math.isfinite(float(row["train/box_loss"]))
+
+
+def test_end2end_yolo26_trains_with_our_losses(tmp_path, fault_tiny, tiny):
+    """NMS-free heads (YOLO26) train with Ultralytics' E2ELoss built from our DetectionLoss on both branches."""
+    from ultralytics.utils.loss import E2ELoss
+
+    model = ext.Detector("yolo26n.yaml")
+    model.train(data="fault-synth-tiny", cls_loss="gjr", iou_loss="giou", project=str(tmp_path), name="y26", **tiny)
+    crit = model.trainer.model.criterion
+    assert isinstance(crit, E2ELoss) and isinstance(crit.one2many, DetectionLoss)
+    assert crit.one2one.cls_name == "gjr" and crit.one2one.iou_name == "giou"

@@ -94,7 +94,8 @@ class LDDistillationModel(DistillationModel):
         n = len(self.feats_idx) - 1
         s = self.decouple_outputs(self._student_feats[n], branch="one2many")
         t = self.decouple_outputs(self._teacher_feats[n], branch="one2many")
-        fg = self.student_model.criterion.fg_mask  # [B, A], set by ext.losses.DetectionLoss
+        crit = self.student_model.criterion
+        fg = getattr(getattr(crit, "one2many", crit), "fg_mask", None)  # [B, A], set by ext.losses.DetectionLoss
         if fg is None or not fg.any():
             return torch.zeros(1, device=s["boxes"].device)
         b, _, a = s["boxes"].shape
