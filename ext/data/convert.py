@@ -149,6 +149,15 @@ class _LabelWriter:
         return f"{cls} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n"
 
 
+def write_sample(s: Summary, src: Path, out_dir: Path, split: str, rel: Path, lines: list[str]) -> None:
+    """Place image `src` at images/<split>/<rel> and its YOLO label lines at labels/<split>/<rel>.txt; count it."""
+    place_image(src, out_dir / "images" / split / rel)
+    label = (out_dir / "labels" / split / rel).with_suffix(".txt")
+    label.parent.mkdir(parents=True, exist_ok=True)
+    label.write_text("".join(lines))
+    s.images += 1
+
+
 def _finish(summary: Summary, out_dir: Path) -> Summary:
     summary.yaml = str(write_data_yaml(out_dir, summary.names))
     LOGGER.info(str(summary))
@@ -208,12 +217,7 @@ def coco_to_yolo(json_path: str | Path, images_dir: str | Path, out_dir: str | P
                 line = writer.line(cat_to_cls[a["category_id"]], xyxy, width, height)
                 if line:
                     lines.append(line)
-        rel = Path(img["file_name"])
-        place_image(src, out_dir / "images" / split / rel)
-        label = (out_dir / "labels" / split / rel).with_suffix(".txt")
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text("".join(lines))
-        s.images += 1
+        write_sample(s, src, out_dir, split, Path(img["file_name"]), lines)
     return _finish(s, out_dir)
 
 
@@ -288,11 +292,7 @@ def voc_to_yolo(xml_dir: str | Path, images_dir: str | Path, out_dir: str | Path
             line = writer.line(index[name], xyxy, width, height)
             if line:
                 lines.append(line)
-        place_image(src, out_dir / "images" / split / src.name)
-        label = out_dir / "labels" / split / f"{src.stem}.txt"
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text("".join(lines))
-        s.images += 1
+        write_sample(s, src, out_dir, split, Path(src.name), lines)
     return _finish(s, out_dir)
 
 
@@ -347,9 +347,5 @@ def yolo_to_yolo(images_dir: str | Path, labels_dir: str | Path, out_dir: str | 
             if line:
                 lines.append(line)
                 s.polygons += len(xy) != 4
-        place_image(src, out_dir / "images" / split / src.name)
-        label = out_dir / "labels" / split / f"{stem}.txt"
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text("".join(lines))
-        s.images += 1
+        write_sample(s, src, out_dir, split, Path(src.name), lines)
     return _finish(s, out_dir)
