@@ -1,13 +1,16 @@
 """GJADet ablation: plain PAFPN + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR,
 at equal budgets over several seeds; writes a markdown table to docs/.
 
-    python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 60] [--imgsz 320] [--seeds 0 1 2]
-                                         [--device cpu] [--out docs/gjadet_benchmark_crash-synth.md]
+    python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 30] [--imgsz 320] [--batch 8] [--nbs 8]
+                                         [--seeds 0 1 2] [--device cpu] [--out docs/gjadet_benchmark_<data>.md]
 
-The plain model is Ultralytics' YOLOv8n (the PAFPN that gjadet.yaml extends, same backbone); the adaptive-neck
-model is gjadet-n.yaml. Each best.pt is validated with the GJADet validator: mAP50-95, rare-group AP
-(classes < 5 % of training instances) and COCO AP_small. Latency: ONNX Runtime CPU, batch 1, 640 px, median,
-relative to the plain model in the same run (benchmarks/latency.py).
+The plain model is Ultralytics' YOLOv8n (the PAFPN that gjadet.yaml extends, same backbone and head); the
+adaptive-neck model is gjadet-n.yaml. Every run uses CIoU, `val=False` (no per-epoch validation, so best.pt is the
+last epoch: no selection on the validation set) and is restartable (finished runs are reused). Each best.pt is
+validated with the GJADet validator: mAP50-95, precision, AP of the rare / common class groups (share of training
+instances < 5 % / 5-25 %), COCO AP_small, per-class AP. Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50
+interleaved runs, relative to the plain model in the same run (benchmarks/latency.py). The table is rewritten after
+every seed, so a run cut short still reports.
 """
 
 from __future__ import annotations
@@ -24,54 +27,81 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
+from runs import train_or_reuse  # noqa: E402
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
-ROWS = [
+ROWS = [  # label, model, extra training arguments
     ("PAFPN + BCE", PLAIN, {"cls_loss": "bce"}),
     ("PAFPN + BCE + cls_pw=1", PLAIN, {"cls_loss": "bce", "cls_pw": 1.0}),
     ("adaptive neck + BCE", NECK, {"cls_loss": "bce"}),
     ("PAFPN + GJR", PLAIN, {"cls_loss": "gjr"}),
     ("adaptive neck + GJR", NECK, {"cls_loss": "gjr"}),
 ]
+COLS = ("mAP50-95", "precision", "AP rare", "AP common", "AP small")
+
+
+def evaluate(best: str, args: dict) -> tuple[list[float], dict[str, float]]:
+    """Validate `best`; return the COLS values and the per-class mAP50-95 by class name."""
+    m = ext.GJADet(best).val(data=args["data"], imgsz=args["imgsz"], batch=args["batch"], device=args["device"],
+                             plots=False, verbose=False, project=args["project"], name="val", exist_ok=True)
+    row = [m.box.map, m.box.mp, m.extra["AP_rare"], m.extra["AP_common"], m.extra["AP_small"]]
+    per_class = {m.names[c]: float(ap) for c, ap in zip(m.ap_class_index, m.box.all_ap.mean(1))}
+    return [float(v) for v in row], per_class
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="crash-synth")
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--nbs", type=int, default=None, help="nominal batch size (default: --batch, a step per batch)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--project", default="runs/bench-gjadet")
+    ap.add_argument("--project", default=None, help="default runs/bench-gjadet-<data>")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
-    out = a.out or f"docs/gjadet_benchmark_{a.data}.md"
+    a.out = a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}.md"
+    project = str(Path(a.project or f"runs/bench-gjadet-{Path(a.data).stem}").resolve())
+    with tempfile.TemporaryDirectory() as tmp:  # latency first: the same for every seed
+        lat = measure({c: export(c, 640, Path(tmp))[0] for c in (PLAIN, NECK)}, 640, runs=50)
     results = {label: [] for label, _, _ in ROWS}
+    per_class = {label: [] for label, _, _ in ROWS}
     for seed in a.seeds:
-        base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, seed=seed,
-                    project=str(Path(a.project).resolve()), exist_ok=True, plots=False, workers=2)
+        base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs or a.batch,
+                    device=a.device, seed=seed, project=project, exist_ok=True, plots=False, val=False, workers=2,
+                    iou_loss="ciou")
         for label, cfg, extra in ROWS:
-            model = ext.GJADet(cfg)
-            model.train(**base, **extra, iou_loss="ciou", name=f"{label.replace(' ', '')}-s{seed}")
-            m = ext.GJADet(str(model.trainer.best)).val(data=a.data, imgsz=a.imgsz, batch=a.batch, device=a.device,
-                                                       plots=False, verbose=False, project=base["project"],
-                                                       name="val", exist_ok=True)
-            results[label].append((m.box.map, m.box.mp, m.extra["AP_rare"], m.extra["AP_small"]))
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {c: export(c, 640, Path(tmp))[0] for c in (PLAIN, NECK)}
-        lat = measure(files, 640, runs=50)
+            best = train_or_reuse(cfg, {**base, **extra}, f"{label.replace(' ', '')}-s{seed}")
+            row, pc = evaluate(best, base)
+            results[label].append(row)
+            per_class[label].append(pc)
+        write_table(a, argv, results, per_class, lat)
+
+
+def write_table(a, argv, results: dict, per_class: dict, lat: dict) -> None:
+    seeds = a.seeds[: len(results[ROWS[0][0]])]
+    names = list(per_class[ROWS[0][0]][0])
     lines = [f"# GJADet ablation on {a.data} ({datetime.date.today()})", "",
              f"Command: `python benchmarks/gjadet_ablation.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
-             f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, seeds {a.seeds}; mean ± std over seeds.",
-             "", "| model | latency x plain | mAP50-95 | precision | AP rare | AP small |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, nbs {a.nbs or a.batch}, CIoU, "
+             f"last-epoch weights, seeds {seeds} (of {a.seeds} asked); mean ± std over seeds (nan: empty class group). "
+             "Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, ratio to the plain model.", "",
+             "| model | latency x plain | " + " | ".join(COLS) + " | per seed mAP50-95 |",
+             "| --- | --- | " + " | ".join("---" for _ in COLS) + " | --- |"]
     for label, cfg, _ in ROWS:
         r = np.array(results[label], dtype=float)
-        cells = [f"{np.nanmean(r[:, i]):.3f} ± {np.nanstd(r[:, i]):.3f}" for i in range(4)]
-        lines.append(f"| {label} | {lat[cfg] / lat[PLAIN]:.2f} | " + " | ".join(cells) + " |")
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("\n".join(lines) + "\n")
+        cells = [f"{np.nanmean(r[:, i]):.3f} ± {np.nanstd(r[:, i]):.3f}" if np.isfinite(r[:, i]).any() else "nan"
+                 for i in range(len(COLS))]
+        lines.append(f"| {label} | {lat[cfg] / lat[PLAIN]:.2f} | " + " | ".join(cells) + " | "
+                     + ", ".join(f"{x:.3f}" for x in r[:, 0]) + " |")
+    lines += ["", "Per-class mAP50-95 (mean over seeds):", "",
+              "| model | " + " | ".join(names) + " |", "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for label, _, _ in ROWS:
+        lines.append(f"| {label} | " + " | ".join(
+            f"{np.mean([pc.get(n, np.nan) for pc in per_class[label]]):.3f}" for n in names) + " |")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

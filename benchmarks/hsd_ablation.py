@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 import ext
-from ext.cli import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
+from runs import train_or_reuse  # noqa: E402
 
 STUDENT = "hsd-n.yaml"
 TEACHER = "hsd-teacher-n.yaml"
@@ -37,17 +37,6 @@ ROWS = [  # label, model, extra training arguments (teacher path filled in per s
     ("YOLO11n", "yolo11n.yaml", {}),
     ("YOLO26n", "yolo26n.yaml", {}),
 ]
-
-
-def train(cfg: str, args: dict, name: str) -> str:
-    """Train `cfg`; a run of the same name that already finished all its epochs is reused (restartable)."""
-    done = Path(args["project"]) / name / "weights" / "best.pt"
-    csv = done.parents[1] / "results.csv"
-    if done.is_file() and csv.is_file() and len(csv.read_text().splitlines()) - 1 >= args["epochs"]:
-        return str(done)
-    model = family_of(cfg)(cfg)
-    model.train(**args, name=name)
-    return str(model.trainer.best)
 
 
 def evaluate(best: str, args: dict) -> tuple[float, float]:
@@ -77,12 +66,13 @@ def main(argv=None) -> None:
     for seed in a.seeds:
         base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, seed=seed,
                     project=str(Path(a.project).resolve()), exist_ok=True, plots=False, workers=2)
-        teacher = train(TEACHER, base, f"teacher-s{seed}")
+        teacher = train_or_reuse(TEACHER, base, f"teacher-s{seed}")
         for label, cfg, extra in ROWS:
             extra = dict(extra)
             if extra.pop("distill", False):
                 extra["distill_model"] = teacher
-            best = teacher if label == "teacher" else train(cfg, {**base, **extra}, f"{label.replace(' ', '')}-s{seed}")
+            name = f"{label.replace(' ', '')}-s{seed}"
+            best = teacher if label == "teacher" else train_or_reuse(cfg, {**base, **extra}, name)
             results[label].append(evaluate(best, base))
         write_table(a, argv, results, info, lat)  # after every seed, so a cut-short run still reports
 

@@ -5,7 +5,8 @@
 For each model (built from its YAML, random weights: latency does not depend on them): params, GFLOPs at 640,
 ONNX file size, median ONNX Runtime latency (batch 1, after warm-up, one session per model, threads as ORT
 chooses) at each size, and the ratio to YOLO11n measured in the same run. Rounds are interleaved (A B C A B C
-...) so that machine noise hits every model alike. Writes a markdown table with date, machine and command.
+...) so that machine noise hits every model alike. When CUDA is present, PyTorch GPU latency (fused, fp16, batch 1,
+median, synchronised) is added per size. Writes a markdown table with date, machine and command.
 """
 
 from __future__ import annotations
@@ -57,6 +58,25 @@ def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10) -> d
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def gpu_latency(cfgs: list[str], imgsz: int, runs: int, warmup: int = 20) -> dict[str, float]:
+    """Median PyTorch CUDA latency (ms) per model: fused, fp16, batch 1, rounds interleaved, synchronised."""
+    import torch
+
+    nets = {c: family_of(c)(c).model.fuse().cuda().half().eval() for c in cfgs}
+    x = torch.rand(1, 3, imgsz, imgsz, device="cuda", dtype=torch.half)
+    times = {c: [] for c in cfgs}
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            for c, net in nets.items():
+                torch.cuda.synchronize()
+                t = time.perf_counter()
+                net(x)
+                torch.cuda.synchronize()
+                if i >= warmup:
+                    times[c].append((time.perf_counter() - t) * 1e3)
+    return {c: float(np.median(v)) for c, v in times.items()}
+
+
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=DEFAULT)
@@ -64,6 +84,9 @@ def main(argv=None) -> str:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--out", default="docs/latency.md")
     a = ap.parse_args(argv)
+    import torch
+
+    cuda = torch.cuda.is_available()
     rows = {m: {} for m in a.models}
     with tempfile.TemporaryDirectory() as tmp:
         for sz in a.imgsz:
@@ -77,13 +100,18 @@ def main(argv=None) -> str:
             for m in a.models:
                 rows[m][f"ms@{sz}"] = lat[m]
                 rows[m][f"x11n@{sz}"] = lat[m] / base if base else float("nan")
-    cols = ["params", "GFLOPs"] + [f"{k}@{s}" for s in a.imgsz for k in ("onnx_MB", "ms", "x11n")]
+            if cuda:
+                for m, ms in gpu_latency(a.models, sz, a.runs).items():
+                    rows[m][f"gpu_ms@{sz}"] = ms
+    keys = ("onnx_MB", "ms", "x11n") + (("gpu_ms",) if cuda else ())
+    cols = ["params", "GFLOPs"] + [f"{k}@{s}" for s in a.imgsz for k in keys]
+    gpu = f" GPU: {torch.cuda.get_device_name(0)}, PyTorch fp16 (`gpu_ms`)." if cuda else " No CUDA device: no GPU timing."
     lines = [
         f"# ONNX Runtime CPU latency ({datetime.date.today()})",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}"
         f", ext {ext.__version__}. Batch 1, median of {a.runs} interleaved runs after 10 warm-up runs; `x11n` is the"
-        " ratio to YOLO11n in the same run.",
+        " ratio to YOLO11n in the same run." + gpu,
         "",
         f"Command: `python benchmarks/latency.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
         "",

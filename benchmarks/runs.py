@@ -1,0 +1,22 @@
+"""Shared by the ablation scripts: train a run unless an identical finished run is already on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ext.cli import family_of
+
+
+def train_or_reuse(cfg: str, args: dict, name: str) -> str:
+    """Train `cfg` with `args` as run `name` under `args['project']`; return its best.pt.
+
+    A run of the same name whose results.csv already has `args['epochs']` rows is reused, so a benchmark cut short
+    (session limit, power) restarts where it stopped.
+    """
+    best = Path(args["project"]) / name / "weights" / "best.pt"
+    csv = best.parents[1] / "results.csv"
+    if best.is_file() and csv.is_file() and len(csv.read_text().splitlines()) - 1 >= args["epochs"]:
+        return str(best)
+    model = family_of(cfg)(cfg)
+    model.train(**args, name=name)
+    return str(model.trainer.best)
