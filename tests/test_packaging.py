@@ -16,5 +16,5 @@ def test_every_subpackage_listed():
     assert found | {"ext.cfg"} == listed
     assert "ext.cfg = cfg" in cfg["options"]["package_dir"]
     data = cfg["options.package_data"]["ext.cfg"]
-    assert "*.yaml" in data and "models/*.yaml" in data
+    assert "*.yaml" in data and "models/*.yaml" in data and "models/necks/*.yaml" in data
     assert (REPO / "cfg" / "datasets.yaml").resolve() == (REPO / "datasets.yaml").resolve()

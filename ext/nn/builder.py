@@ -147,7 +147,10 @@ def parse_model(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential, 
                 c2 = None
             elif m in (um.TorchVision, um.Index):
                 src = f if f >= 0 else i + f
-                c2 = c_in if m is um.Index and src in list_out else args[0]  # our multi-output modules: own width
+                if m is um.Index and src in list_out:  # our multi-output modules: one width, or one per output
+                    c2 = c_in[args[1]] if isinstance(c_in, list) else c_in
+                else:
+                    c2 = args[0]
                 args = args[1:]
             else:
                 c2 = c_in

