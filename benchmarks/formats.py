@@ -10,10 +10,12 @@ reported as such, not attempted. Random weights (the comparison does not depend 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,17 +24,22 @@ import torch
 import ext
 from ext.cli import family_of
 
-MODELS = ["hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dcn-n.yaml"]
+MODELS = ["hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml"]
 PACKAGES = {"onnx": "onnxruntime", "torchscript": "torch", "openvino": "openvino"}
 
 
 def check(cfg: str, fmt: str, imgsz: int) -> str:
     """Export `cfg` to `fmt`, run it through AutoBackend; return 'ok (max abs diff ...)' or the failure."""
-    from ultralytics.nn.autobackend import AutoBackend
-
     if importlib.util.find_spec(PACKAGES.get(fmt, fmt)) is None:
         return f"not installed (`pip install {PACKAGES.get(fmt, fmt)}`)"
     model = family_of(cfg)(cfg)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # exports land in the working directory
+        return _check(model, fmt, imgsz)
+
+
+def _check(model, fmt: str, imgsz: int) -> str:
+    from ultralytics.nn.autobackend import AutoBackend
+
     try:
         t = time.perf_counter()
         f = model.export(format=fmt, imgsz=imgsz, device="cpu", verbose=False)
