@@ -58,20 +58,24 @@ def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10) -> d
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def gpu_latency(cfgs: list[str], imgsz: int, runs: int, warmup: int = 20) -> dict[str, float]:
-    """Median PyTorch CUDA latency (ms) per model: fused, fp16, batch 1, rounds interleaved, synchronised."""
+def gpu_latency(cfgs: list[str], imgsz: int, runs: int, warmup: int = 20, device: str = "cuda",
+                half: bool = True) -> dict[str, float]:
+    """Median PyTorch latency (ms) per model on `device`: fused, fp16 (`half`), batch 1, rounds interleaved, the
+    device synchronised around each call (CUDA)."""
     import torch
 
-    nets = {c: family_of(c)(c).model.fuse().cuda().half().eval() for c in cfgs}
-    x = torch.rand(1, 3, imgsz, imgsz, device="cuda", dtype=torch.half)
+    dtype = torch.half if half else torch.float
+    nets = {c: family_of(c)(c).model.fuse().to(device, dtype).eval() for c in cfgs}
+    x = torch.rand(1, 3, imgsz, imgsz, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     times = {c: [] for c in cfgs}
     with torch.inference_mode():
         for i in range(warmup + runs):
             for c, net in nets.items():
-                torch.cuda.synchronize()
+                sync()
                 t = time.perf_counter()
                 net(x)
-                torch.cuda.synchronize()
+                sync()
                 if i >= warmup:
                     times[c].append((time.perf_counter() - t) * 1e3)
     return {c: float(np.median(v)) for c, v in times.items()}

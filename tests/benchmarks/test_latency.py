@@ -22,3 +22,11 @@ def test_latency_table_tiny(tmp_path):
     assert rows["yolo11n"][4] == "1.00"
     assert float(rows["hsd-n"][3]) > 0 and float(rows["hsd-n"][2]) > 0
     assert int(rows["hsd-n"][0].replace(",", "")) < int(rows["yolo11n"][0].replace(",", ""))
+
+
+def test_pytorch_timing_path_on_cpu():
+    """The GPU timing (fused, interleaved, synchronised on CUDA) runs the same code on any device."""
+    import latency
+
+    ms = latency.gpu_latency(["yolo11n.yaml", "hsd-n.yaml"], 64, runs=3, warmup=1, device="cpu", half=False)
+    assert set(ms) == {"yolo11n.yaml", "hsd-n.yaml"} and all(v > 0 for v in ms.values())
