@@ -55,38 +55,48 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--project", default="runs/bench-hsd")
     ap.add_argument("--out", default="docs/hsd_benchmark.md")
+    ap.add_argument("--teacher", default=TEACHER, help="teacher YAML, e.g. hsd-teacher-s.yaml for a stronger one")
+    ap.add_argument("--ld-weight", type=float, default=0.25)
+    ap.add_argument("--ld-T", type=float, default=15.0)
     a = ap.parse_args(argv)
+    rows = [(label, a.teacher if cfg == TEACHER else cfg,
+             {**extra, **({"ld_weight": a.ld_weight, "ld_T": a.ld_T} if extra.get("ld_weight") else {})})
+            for label, cfg, extra in ROWS]
     with tempfile.TemporaryDirectory() as tmp:  # latency first, all models in one interleaved run
-        cfgs = sorted({cfg for _, cfg, _ in ROWS})
+        cfgs = sorted({cfg for _, cfg, _ in rows})
         files, info = {}, {}
         for c in cfgs:
             files[c], info[c] = export(c, 640, Path(tmp))
         lat = measure(files, 640, runs=50)
-    results = {label: [] for label, _, _ in ROWS}
+    results = {label: [] for label, _, _ in rows}
     for seed in a.seeds:
         base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, seed=seed,
                     project=str(Path(a.project).resolve()), exist_ok=True, plots=False, workers=2)
-        teacher = train_or_reuse(TEACHER, base, f"teacher-s{seed}")
-        for label, cfg, extra in ROWS:
+        tag = "" if a.teacher == TEACHER else f"-{Path(a.teacher).stem}"  # other teachers: other run names
+        ld = "" if (a.ld_weight, a.ld_T) == (0.25, 15.0) else f"-w{a.ld_weight}-T{a.ld_T}"
+        teacher = train_or_reuse(a.teacher, base, f"teacher{tag}-s{seed}")
+        for label, cfg, extra in rows:
             extra = dict(extra)
             if extra.pop("distill", False):
                 extra["distill_model"] = teacher
-            name = f"{label.replace(' ', '')}-s{seed}"
+            distilled = "distill_model" in extra  # only these depend on the teacher and the LD settings
+            name = f"{label.replace(' ', '')}{tag if distilled else ''}{ld if extra.get('ld_weight') else ''}-s{seed}"
             best = teacher if label == "teacher" else train_or_reuse(cfg, {**base, **extra}, name)
             results[label].append(evaluate(best, base))
-        write_table(a, argv, results, info, lat)  # after every seed, so a cut-short run still reports
+        write_table(a, argv, rows, results, info, lat)  # after every seed, so a cut-short run still reports
 
 
-def write_table(a, argv, results: dict, info: dict, lat: dict) -> None:
+def write_table(a, argv, rows: list, results: dict, info: dict, lat: dict) -> None:
     seeds = a.seeds[: len(next(iter(results.values())))]
     lines = [f"# HSD ablation on {a.data} ({datetime.date.today()})", "",
              f"Command: `python benchmarks/hsd_ablation.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, seeds {seeds} (of {a.seeds} asked); "
              "mean ± std over seeds. Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
-             "ratio to YOLO11n in the same run. CDR@0.5: image-level correct-detection rate at score 0.5.", "",
+             f"ratio to YOLO11n in the same run. CDR@0.5: image-level correct-detection rate at score 0.5. Teacher "
+             f"{a.teacher}; LD weight {a.ld_weight}, temperature {a.ld_T}.", "",
              "| model | params | GFLOPs | latency x YOLO11n | mAP50-95 | CDR@0.5 | per seed mAP50-95 |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for label, cfg, _ in ROWS:
+    for label, cfg, _ in rows:
         r = np.array(results[label])
         lines.append(f"| {label} | {info[cfg]['params']:,} | {info[cfg]['GFLOPs']:.2f} | "
                      f"{lat[cfg] / lat['yolo11n.yaml']:.2f} | {r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} | "
