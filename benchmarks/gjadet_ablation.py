@@ -1,5 +1,5 @@
-"""GJADet ablation: plain PAFPN + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR,
-at equal budgets over several seeds; writes a markdown table to docs/.
+"""GJADet ablation: plain PAFPN + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR
+(and PAFPN + QFL, GJR without its reweighting), at equal budgets over several seeds; writes a table to docs/.
 
     python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 30] [--imgsz 320] [--batch 8] [--nbs 8]
                                          [--seeds 0 1 2] [--device cpu] [--out docs/gjadet_benchmark_<data>.md]
@@ -34,6 +34,7 @@ ROWS = [  # label, model, extra training arguments
     ("PAFPN + BCE", PLAIN, {"cls_loss": "bce"}),
     ("PAFPN + BCE + cls_pw=1", PLAIN, {"cls_loss": "bce", "cls_pw": 1.0}),
     ("adaptive neck + BCE", NECK, {"cls_loss": "bce"}),
+    ("PAFPN + QFL", PLAIN, {"cls_loss": "qfl"}),  # GJR's element loss without its reweighting: a diagnostic row
     ("PAFPN + GJR", PLAIN, {"cls_loss": "gjr"}),
     ("adaptive neck + GJR", NECK, {"cls_loss": "gjr"}),
 ]
