@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import sys
 import tempfile
@@ -71,7 +72,7 @@ def main(argv=None) -> str:
         lat = measure(files, a.imgsz, runs=a.runs)
     lines = [f"# Backbones with the adaptive PAFPN neck ({datetime.date.today()})", "",
              f"Command: `python benchmarks/backbones.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
-             f"Machine: {platform.machine()}, {platform.system()}, {torch.get_num_threads()} threads, ext "
+             f"Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores, ext "
              f"{ext.__version__}. Each backbone with a 1x1 conv per level to the neck's width, the adaptive attention "
              f"PAFPN and Detect at scale {a.scale}, 5 classes, random weights. ONNX Runtime CPU, batch 1, {a.imgsz} px, "
              f"median of {a.runs} interleaved runs after 10 warm-up runs, as a ratio to YOLO11n in the same run. "
