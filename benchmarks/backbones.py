@@ -26,6 +26,7 @@ from ext.cli import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
+from runs import write_report  # noqa: E402
 
 BACKBONES = [  # label, YAML stem, what
     ("CSPDarknet (YOLOv8)", "gjadet", "ours: gjadet.yaml"),
@@ -89,11 +90,7 @@ def main(argv=None) -> str:
         lines.append(f"| {label} | `{stem}{'' if stem == 'yolo11n' else '-' + a.scale}.yaml` | {what} | "
                      f"{i.get('params', 0):,} | {i.get('GFLOPs', float('nan')):.1f} | {status[key]} | {ms:.0f} | "
                      f"{ms / base:.2f} |")
-    text = "\n".join(lines) + "\n"
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(text)
-    print(text)
-    return text
+    return write_report(a.out, lines)
 
 
 if __name__ == "__main__":

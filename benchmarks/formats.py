@@ -24,6 +24,9 @@ import torch
 import ext
 from ext.cli import family_of
 
+sys.path.insert(0, str(Path(__file__).parent))
+from runs import write_report  # noqa: E402
+
 MODELS = ["hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml"]
 PACKAGES = {"onnx": "onnxruntime", "torchscript": "torch", "openvino": "openvino"}
 
@@ -74,11 +77,7 @@ def main(argv=None) -> str:
              "| model | " + " | ".join(a.formats) + " |", "| --- | " + " | ".join("---" for _ in a.formats) + " |"]
     for m in a.models:
         lines.append(f"| {Path(m).stem} | " + " | ".join(check(m, f, a.imgsz) for f in a.formats) + " |")
-    text = "\n".join(lines) + "\n"
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(text)
-    print(text)
-    return text
+    return write_report(a.out, lines)
 
 
 def _version(pkg: str) -> str:

@@ -27,7 +27,7 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import train_or_reuse  # noqa: E402
+from runs import train_or_reuse, write_report  # noqa: E402
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 ROWS = [  # label, model, extra training arguments
@@ -101,9 +101,7 @@ def write_table(a, argv, results: dict, per_class: dict, lat: dict) -> None:
     for label, _, _ in ROWS:
         lines.append(f"| {label} | " + " | ".join(
             f"{np.mean([pc.get(n, np.nan) for pc in per_class[label]]):.3f}" for n in names) + " |")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(a.out, lines)
 
 
 if __name__ == "__main__":

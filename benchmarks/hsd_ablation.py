@@ -24,7 +24,7 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import train_or_reuse  # noqa: E402
+from runs import train_or_reuse, write_report  # noqa: E402
 
 STUDENT = "hsd-n.yaml"
 TEACHER = "hsd-teacher-n.yaml"
@@ -101,9 +101,7 @@ def write_table(a, argv, rows: list, results: dict, info: dict, lat: dict) -> No
         lines.append(f"| {label} | {info[cfg]['params']:,} | {info[cfg]['GFLOPs']:.2f} | "
                      f"{lat[cfg] / lat['yolo11n.yaml']:.2f} | {r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} | "
                      f"{r[:, 1].mean():.3f} ± {r[:, 1].std():.3f} | {', '.join(f'{x:.3f}' for x in r[:, 0])} |")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(a.out, lines)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ import numpy as np
 import ext
 from ext.cli import family_of
 
+sys.path.insert(0, str(Path(__file__).parent))
+from runs import write_report  # noqa: E402
+
 DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
 
 
@@ -125,11 +128,7 @@ def main(argv=None) -> str:
     for m, r in rows.items():
         cells = [f"{r['params']:,}", f"{r['GFLOPs']:.2f}"] + [f"{r[c]:.2f}" for c in cols[2:]]
         lines.append(f"| {Path(m).stem} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(text)
-    print(text)
-    return text
+    return write_report(a.out, lines)
 
 
 if __name__ == "__main__":

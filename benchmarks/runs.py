@@ -1,4 +1,4 @@
-"""Shared by the ablation scripts: train a run unless an identical finished run is already on disk."""
+"""Shared by the benchmark scripts: train a run unless an identical finished run is on disk; write a report."""
 
 from __future__ import annotations
 
@@ -20,3 +20,12 @@ def train_or_reuse(cfg: str, args: dict, name: str) -> str:
     model = family_of(cfg)(cfg)
     model.train(**args, name=name)
     return str(model.trainer.best)
+
+
+def write_report(out: str | Path, lines: list[str]) -> str:
+    """Write the markdown `lines` to `out` (folders made), print them, return the text."""
+    text = "\n".join(lines) + "\n"
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text)
+    print(text)
+    return text
