@@ -9,6 +9,7 @@ P5/32) and `neck: NAME` (its default neck), and no `head:`. A neck template, `cf
 
 from __future__ import annotations
 
+import re
 from copy import deepcopy
 
 from ultralytics.utils import YAML
@@ -65,8 +66,6 @@ def split_name(stem: str, ours: set[str]) -> tuple[str, str | None, str] | None:
 
     'gjadet-resnet-fpn-s' -> ('gjadet-resnet', 'fpn', 's'); 'gjadet-n' -> ('gjadet', None, 'n').
     """
-    import re
-
     m = re.fullmatch(r"(.+?)-?([nsmlx])", stem)
     for rest, scale in ((stem, ""), *(((m.group(1), m.group(2)),) if m else ())):
         if rest in ours:

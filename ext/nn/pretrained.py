@@ -72,7 +72,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> int:
     if not p.is_file():
         raise FileNotFoundError(f"pretrained={path}: no such file (weights are never downloaded; give a local file)")
     obj = torch.load(p, map_location="cpu", weights_only=False)  # a local file the user chose, as Ultralytics loads
-    own = model.state_dict()
+    own, tv = model.state_dict(), torchvision_names(model)
     ckpt_model = (obj.get("ema") or obj.get("model")) if isinstance(obj, dict) else obj
     if isinstance(ckpt_model, nn.Module):  # an Ultralytics checkpoint (or a pickled module)
         n = len(intersect_dicts(ckpt_model.float().state_dict(), own))
@@ -82,12 +82,11 @@ def load_pretrained(model: nn.Module, path: str | Path) -> int:
     else:
         src = obj.get("state_dict", obj.get("model", obj)) if isinstance(obj, dict) else {}
         src = {k: v for k, v in src.items() if isinstance(v, torch.Tensor)} if isinstance(src, dict) else {}
-        matched = intersect_dicts({**src, **remap_state_dict(src, torchvision_names(model))}, own)
+        matched = intersect_dicts({**src, **remap_state_dict(src, tv)}, own)
         n = len(matched)
         if n:
             model.load_state_dict(matched, strict=False)
     if not n:
-        tv = torchvision_names(model)
         raise ValueError(
             f"pretrained={path}: none of its {len(src)} tensors matches this model by name and shape "
             f"(file keys start {list(src)[:3]}; model keys start {list(own)[:3]}"
