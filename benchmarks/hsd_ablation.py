@@ -58,12 +58,16 @@ def main(argv=None) -> None:
     ap.add_argument("--teacher", default=TEACHER, help="teacher YAML, e.g. hsd-teacher-s.yaml for a stronger one")
     ap.add_argument("--ld-weight", type=float, default=0.25)
     ap.add_argument("--ld-T", type=float, default=15.0)
+    ap.add_argument("--rows", nargs="+", default=None, help="only these row labels, e.g. student 'student + LD'")
     a = ap.parse_args(argv)
+    unknown = set(a.rows or ()) - {label for label, _, _ in ROWS}
+    if unknown:
+        ap.error(f"unknown rows {sorted(unknown)}; valid: {[label for label, _, _ in ROWS]}")
     rows = [(label, a.teacher if cfg == TEACHER else cfg,
              {**extra, **({"ld_weight": a.ld_weight, "ld_T": a.ld_T} if extra.get("ld_weight") else {})})
-            for label, cfg, extra in ROWS]
+            for label, cfg, extra in ROWS if a.rows is None or label in a.rows]
     with tempfile.TemporaryDirectory() as tmp:  # latency first, all models in one interleaved run
-        cfgs = sorted({cfg for _, cfg, _ in rows})
+        cfgs = sorted({cfg for _, cfg, _ in rows} | {"yolo11n.yaml"})  # the latency baseline
         files, info = {}, {}
         for c in cfgs:
             files[c], info[c] = export(c, 640, Path(tmp))
