@@ -38,6 +38,10 @@ ROWS = [  # label, model, extra training arguments
     ("PAFPN + GJR", PLAIN, {"cls_loss": "gjr"}),
     ("adaptive neck + GJR", NECK, {"cls_loss": "gjr"}),
 ]
+VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
+    ("PAFPN + GJR, beta=0", PLAIN, {"cls_loss": "gjr", "gjr_beta": 0.0}),  # GJR's reweighting over plain BCE
+    ("PAFPN + GJR, cls=2", PLAIN, {"cls_loss": "gjr", "cls": 2.0}),  # QFL's loss is ~10x below BCE's at cls=0.5
+]
 COLS = ("mAP50-95", "precision", "AP rare", "AP common", "AP small")
 
 
@@ -61,26 +65,28 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--project", default=None, help="default runs/bench-gjadet-<data>")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--variants", action="store_true", help="also run the GJR variants (VARIANTS) after the rows")
     a = ap.parse_args(argv)
+    rows = ROWS + VARIANTS if a.variants else ROWS
     a.out = a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}.md"
     project = str(Path(a.project or f"runs/bench-gjadet-{Path(a.data).stem}").resolve())
     with tempfile.TemporaryDirectory() as tmp:  # latency first: the same for every seed
         lat = measure({c: export(c, 640, Path(tmp))[0] for c in (PLAIN, NECK)}, 640, runs=50)
-    results = {label: [] for label, _, _ in ROWS}
-    per_class = {label: [] for label, _, _ in ROWS}
+    results = {label: [] for label, _, _ in rows}
+    per_class = {label: [] for label, _, _ in rows}
     for seed in a.seeds:
         base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs or a.batch,
                     device=a.device, seed=seed, project=project, exist_ok=True, plots=False, val=False, workers=2,
                     iou_loss="ciou")
-        for label, cfg, extra in ROWS:
+        for label, cfg, extra in rows:
             best = train_or_reuse(cfg, {**base, **extra}, f"{label.replace(' ', '')}-s{seed}")
             row, pc = evaluate(best, base)
             results[label].append(row)
             per_class[label].append(pc)
-        write_table(a, argv, results, per_class, lat)
+        write_table(a, argv, rows, results, per_class, lat)
 
 
-def write_table(a, argv, results: dict, per_class: dict, lat: dict) -> None:
+def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) -> None:
     seeds = a.seeds[: len(results[ROWS[0][0]])]
     names = list(per_class[ROWS[0][0]][0])
     lines = [f"# GJADet ablation on {a.data} ({datetime.date.today()})", "",
@@ -90,7 +96,7 @@ def write_table(a, argv, results: dict, per_class: dict, lat: dict) -> None:
              "Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, ratio to the plain model.", "",
              "| model | latency x plain | " + " | ".join(COLS) + " | per seed mAP50-95 |",
              "| --- | --- | " + " | ".join("---" for _ in COLS) + " | --- |"]
-    for label, cfg, _ in ROWS:
+    for label, cfg, _ in rows:
         r = np.array(results[label], dtype=float)
         cells = [f"{np.nanmean(r[:, i]):.3f} ± {np.nanstd(r[:, i]):.3f}" if np.isfinite(r[:, i]).any() else "nan"
                  for i in range(len(COLS))]
@@ -98,7 +104,7 @@ def write_table(a, argv, results: dict, per_class: dict, lat: dict) -> None:
                      + ", ".join(f"{x:.3f}" for x in r[:, 0]) + " |")
     lines += ["", "Per-class mAP50-95 (mean over seeds):", "",
               "| model | " + " | ".join(names) + " |", "| --- | " + " | ".join("---" for _ in names) + " |"]
-    for label, _, _ in ROWS:
+    for label, _, _ in rows:
         lines.append(f"| {label} | " + " | ".join(
             f"{np.mean([pc.get(n, np.nan) for pc in per_class[label]]):.3f}" for n in names) + " |")
     write_report(a.out, lines)
