@@ -28,6 +28,7 @@ from runs import train_or_reuse, write_report  # noqa: E402
 
 STUDENT = "hsd-n.yaml"
 TEACHER = "hsd-teacher-n.yaml"
+LD_TAG = "-sum"  # LD runs since the term became a sum over positives (was a mean: runs named without it)
 ROWS = [  # label, model, extra training arguments (teacher path filled in per seed)
     ("student", STUDENT, {}),
     ("student + dis (feature KD)", STUDENT, {"distill": True, "dis": 6.0, "ld_weight": 0.0}),
@@ -84,7 +85,8 @@ def main(argv=None) -> None:
             if extra.pop("distill", False):
                 extra["distill_model"] = teacher
             distilled = "distill_model" in extra  # only these depend on the teacher and the LD settings
-            name = f"{label.replace(' ', '')}{tag if distilled else ''}{ld if extra.get('ld_weight') else ''}-s{seed}"
+            ld_name = f"{LD_TAG}{ld}" if extra.get("ld_weight") else ""
+            name = f"{label.replace(' ', '')}{tag if distilled else ''}{ld_name}-s{seed}"
             best = teacher if label == "teacher" else train_or_reuse(cfg, {**base, **extra}, name)
             results[label].append(evaluate(best, base))
         write_table(a, argv, rows, results, info, lat)  # after every seed, so a cut-short run still reports

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import math
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 import ext
-from ext.models.hsd.distill import LDDistillationModel, check_teacher
+from ext.models.hsd.distill import LDDistillationModel, check_teacher, localization_distillation
 from ext.nn.tasks import HSDModel
 
 
@@ -96,3 +97,33 @@ def test_mismatch_messages():
     d["head"][-1][0] = d["head"][-1][0][1:]  # P4, P5 only: strides differ
     with pytest.raises(ValueError, match="strides"):
         check_teacher(HSDModel(d, nc=6, verbose=False), student)
+
+
+def test_ld_term_is_a_score_weighted_sum_over_positives_per_image():
+    """2 images, 3 anchors, 2 fg anchors: weight * sum_i top_score_i * T^2 * mean_sides,bins KL / B, by hand."""
+    torch.manual_seed(0)
+    b, a, r, c, T = 2, 3, 4, 2, 2.0
+    s = {"boxes": torch.randn(b, 4 * r, a), "scores": torch.randn(b, c, a)}
+    t = {"boxes": torch.randn(b, 4 * r, a), "scores": torch.randn(b, c, a)}
+    fg = torch.tensor([[True, False, False], [False, False, True]])
+    expected = 0.0
+    for i, j in ((0, 0), (1, 2)):
+        p = torch.softmax(t["boxes"][i, :, j].reshape(4, r) / T, -1)
+        q = torch.softmax(s["boxes"][i, :, j].reshape(4, r) / T, -1)
+        kl = (p * (p.log() - q.log())).mean()  # mean over the 4 sides and r bins
+        expected += s["scores"][i, :, j].sigmoid().max() * T * T * kl
+    out = localization_distillation(s, t, fg, r, T, weight=0.25)
+    torch.testing.assert_close(out, (0.25 * expected / b).reshape(1))
+    fg_more = fg.clone()
+    fg_more[0, 1] = True  # one more positive adds its term: a sum, not a mean
+    assert localization_distillation(s, t, fg_more, r, T, weight=0.25) > out
+
+
+def test_ld_weight_is_in_the_papers_units():
+    """ld_weight 0.25 against the paper's FD weight 0.25 becomes Ultralytics' dfl gain (1.5 by default, 3 at dfl=3)."""
+    student = HSDModel("hsd-n.yaml", nc=3, verbose=False)
+    student.args = SimpleNamespace(imgsz=64, dis=0.0)  # what Ultralytics' DistillationModel reads
+    model = LDDistillationModel(HSDModel("hsd-teacher-n.yaml", nc=3, verbose=False), student)
+    for dfl, gain in ((1.5, 1.5), (3.0, 3.0), (0.0, 0.0)):
+        student.args = {"ld_weight": 0.25, "ld_T": 10.0, "dfl": dfl}
+        assert model._ld_args() == (pytest.approx(gain), 10.0, 0.0)

@@ -4,11 +4,17 @@ Ultralytics' `DistillationModel` (used by its trainer whenever `distill_model=te
 once, freezes it in eval mode, hooks the Detect heads and adds its score-weighted feature loss (`dis`, column
 `dis_loss`). `LDDistillationModel` adds HSD's term (column `ld_loss`):
 
-    ld = ld_weight * sum_i w_i * KL(softmax(t_i / T) || softmax(s_i / T)) * T^2 / sum_i w_i
+    ld = ld_weight * (dfl / 0.25) * sum_i w_i * KL(softmax(t_i / T) || softmax(s_i / T)) * T^2 / B
 
-over the student's foreground anchors i (from the student's own task-aligned assignment), with the KL averaged
-over the reg_max bins and the 4 box sides (`ext.losses.ld_kl`) and w_i the student's detached top class score (as
-in GFL/LD). Optional `ld_cls` adds a sigmoid KL on the class logits at the same anchors. Both in float32.
+(dfl / 0.25: Ultralytics' DFL gain over the paper's FD weight, so that `ld_weight` keeps the paper's meaning, its
+balance against the distribution loss; ld_weight 0.25 is a gain of 1.5 at Ultralytics' dfl 1.5)
+
+summed over the student's foreground anchors i of the batch (from the student's own task-aligned assignment) and
+divided by the number of images B, with the KL averaged over the reg_max bins and the 4 box sides
+(`ext.losses.ld_kl`) and w_i the student's detached top class score (as in GFL/LD). Like the LD head that the
+HSD code uses, the term is a score-weighted sum over positives, not a mean: it grows with the number of objects,
+where the box and DFL terms are normalised by the total target score. Optional `ld_cls` adds a sigmoid KL on the
+class logits at the same anchors (mean over them). Both in float32.
 """
 
 from __future__ import annotations
@@ -65,8 +71,15 @@ def check_teacher(teacher: nn.Module, student: nn.Module) -> None:
         raise ValueError("distill_model teacher does not match the student: " + "; ".join(diffs))
 
 
+PAPER_FD_WEIGHT = 0.25  # HSD's loss: L_FC + 2 L_FR + 0.25 L_FD + 0.25 L_KD (REFERENCE.md)
+
+
 class LDDistillationModel(DistillationModel):
-    """Ultralytics' `DistillationModel` plus HSD's localization distillation; reads ld_weight, ld_T, ld_cls."""
+    """Ultralytics' `DistillationModel` plus HSD's localization distillation; reads ld_weight, ld_T, ld_cls.
+
+    `ld_weight` is in the paper's units: it is scaled by dfl / 0.25 (Ultralytics' DFL gain over the paper's FD
+    weight), so LD keeps the paper's balance against the distribution loss (gain 1.5 at the defaults).
+    """
 
     def __init__(self, teacher_model: str | Path | nn.Module, student_model: nn.Module):
         if isinstance(teacher_model, (str, Path)):
@@ -77,7 +90,8 @@ class LDDistillationModel(DistillationModel):
     def _ld_args(self) -> tuple[float, float, float]:
         a = self.student_model.args
         get = a.get if isinstance(a, dict) else lambda k, d=None: getattr(a, k, d)
-        return float(get("ld_weight", 0.25)), float(get("ld_T", 15.0)), float(get("ld_cls", 0.0))
+        scale = float(get("dfl", 1.5) or 0.0) / PAPER_FD_WEIGHT
+        return float(get("ld_weight", 0.25)) * scale, float(get("ld_T", 15.0)), float(get("ld_cls", 0.0))
 
     def loss(self, batch: dict, preds=None):
         """Ultralytics' student + feature loss, with `ld_loss` appended (zero outside training)."""
@@ -98,16 +112,29 @@ class LDDistillationModel(DistillationModel):
         fg = getattr(getattr(crit, "one2many", crit), "fg_mask", None)  # [B, A], set by ext.losses.DetectionLoss
         if fg is None or not fg.any():
             return torch.zeros(1, device=s["boxes"].device)
-        b, _, a = s["boxes"].shape
-        r = _head(self.student_model).reg_max
-        sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, r)[fg]  # [N, 4, R]
-        td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, r)[fg]
-        s_cls, t_cls = s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg]  # [N, C]
-        w = s_cls.detach().float().sigmoid().amax(-1)  # [N] student's top class score
-        out = weight * (ld_kl(sd, td, T) * w).sum() / w.sum().clamp(min=1e-6)
-        if w_cls > 0:
-            out = out + w_cls * kl_cls(s_cls, t_cls, T).mean()
-        return out.reshape(1)
+        return localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight, w_cls)
+
+
+def localization_distillation(
+    s: dict, t: dict, fg: torch.Tensor, reg_max: int, T: float, weight: float, w_cls: float = 0.0
+) -> torch.Tensor:
+    """HSD's LD term [1] per image: weight * sum over fg anchors of (top score * ld_kl) / B (+ w_cls * class KL).
+
+    Args:
+        s, t: student / teacher head outputs, {"boxes": [B, 4 * reg_max, A] logits, "scores": [B, C, A] logits}.
+        fg: [B, A] bool, the student's foreground anchors.
+        reg_max: bins per box side.
+        T: temperature; weight: ld_weight; w_cls: ld_cls, weight of the class-logit KL (mean over fg anchors).
+    """
+    b, _, a = s["boxes"].shape
+    sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]  # [N, 4, R]
+    td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]
+    s_cls, t_cls = s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg]  # [N, C]
+    w = s_cls.detach().float().sigmoid().amax(-1)  # [N] student's top class score
+    out = weight * (ld_kl(sd, td, T) * w).sum() / b
+    if w_cls > 0:
+        out = out + w_cls * kl_cls(s_cls, t_cls, T).mean()
+    return out.reshape(1)
 
 
 @contextlib.contextmanager
