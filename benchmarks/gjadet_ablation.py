@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -90,7 +91,7 @@ def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) 
     seeds = a.seeds[: len(results[ROWS[0][0]])]
     names = list(per_class[ROWS[0][0]][0])
     lines = [f"# GJADet ablation on {a.data} ({datetime.date.today()})", "",
-             f"Command: `python benchmarks/gjadet_ablation.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
+             f"Command: `python benchmarks/gjadet_ablation.py {shlex.join(sys.argv[1:] if argv is None else argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, nbs {a.nbs or a.batch}, CIoU, "
              f"last-epoch weights, seeds {seeds} (of {a.seeds} asked); mean ± std over seeds (nan: empty class group). "
              "Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, ratio to the plain model.", "",

@@ -2,7 +2,7 @@
 YOLO11n and YOLO26n, at equal budgets over several seeds; writes a markdown table to docs/.
 
     python benchmarks/hsd_ablation.py [--data rail-tracks] [--epochs 60] [--imgsz 320] [--seeds 0 1 2]
-                                      [--device cpu] [--out docs/hsd_benchmark.md]
+                                      [--device cpu] [--out docs/hsd_benchmark_<data>.md]
 
 Every run trains from scratch with the same epochs, image size, batch and seed. The teacher of a seed is
 trained once and distils that seed's students. Each best.pt is validated with the HSD validator (mAP50-95 and
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -55,12 +56,13 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--project", default="runs/bench-hsd")
-    ap.add_argument("--out", default="docs/hsd_benchmark.md")
+    ap.add_argument("--out", default=None, help="default docs/hsd_benchmark_<data>.md")
     ap.add_argument("--teacher", default=TEACHER, help="teacher YAML, e.g. hsd-teacher-s.yaml for a stronger one")
     ap.add_argument("--ld-weight", type=float, default=0.25)
     ap.add_argument("--ld-T", type=float, default=15.0)
     ap.add_argument("--rows", nargs="+", default=None, help="only these row labels, e.g. student 'student + LD'")
     a = ap.parse_args(argv)
+    a.out = a.out or f"docs/hsd_benchmark_{Path(a.data).stem}.md"
     unknown = set(a.rows or ()) - {label for label, _, _ in ROWS}
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; valid: {[label for label, _, _ in ROWS]}")
@@ -95,7 +97,7 @@ def main(argv=None) -> None:
 def write_table(a, argv, rows: list, results: dict, info: dict, lat: dict) -> None:
     seeds = a.seeds[: len(next(iter(results.values())))]
     lines = [f"# HSD ablation on {a.data} ({datetime.date.today()})", "",
-             f"Command: `python benchmarks/hsd_ablation.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
+             f"Command: `python benchmarks/hsd_ablation.py {shlex.join(sys.argv[1:] if argv is None else argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, seeds {seeds} (of {a.seeds} asked); "
              "mean ± std over seeds. Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
              f"ratio to YOLO11n in the same run. CDR@0.5: image-level correct-detection rate at score 0.5. Teacher "
