@@ -42,6 +42,7 @@ ROWS = [  # label, model, extra training arguments
 VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("PAFPN + GJR, beta=0", PLAIN, {"cls_loss": "gjr", "gjr_beta": 0.0}),  # GJR's reweighting over plain BCE
     ("PAFPN + GJR, cls=2", PLAIN, {"cls_loss": "gjr", "cls": 2.0}),  # QFL's loss is ~10x below BCE's at cls=0.5
+    ("adaptive neck + GJR, beta=0", NECK, {"cls_loss": "gjr", "gjr_beta": 0.0}),
 ]
 COLS = ("mAP50-95", "precision", "AP rare", "AP common", "AP small")
 
