@@ -10,4 +10,3 @@ def test_hsd_unknown_row_is_refused_with_the_valid_labels(capsys):
         hsd_ablation.main(["--rows", "student", "studnet + LD"])
     err = capsys.readouterr().err
     assert "unknown rows ['studnet + LD']" in err and "'student + LD'" in err
-

@@ -6,15 +6,14 @@ once, freezes it in eval mode, hooks the Detect heads and adds its score-weighte
 
     ld = ld_weight * (dfl / 0.25) * sum_i w_i * KL(softmax(t_i / T) || softmax(s_i / T)) * T^2 / B
 
-(dfl / 0.25: Ultralytics' DFL gain over the paper's FD weight, so that `ld_weight` keeps the paper's meaning, its
-balance against the distribution loss; ld_weight 0.25 is a gain of 1.5 at Ultralytics' dfl 1.5)
-
 summed over the student's foreground anchors i of the batch (from the student's own task-aligned assignment) and
 divided by the number of images B, with the KL averaged over the reg_max bins and the 4 box sides
 (`ext.losses.ld_kl`) and w_i the student's detached top class score (as in GFL/LD). Like the LD head that the
 HSD code uses, the term is a score-weighted sum over positives, not a mean: it grows with the number of objects,
 where the box and DFL terms are normalised by the total target score. Optional `ld_cls` adds a sigmoid KL on the
-class logits at the same anchors (mean over them). Both in float32.
+class logits at the same anchors (mean over them). Both in float32. dfl / 0.25 is Ultralytics' DFL gain over the
+paper's FD weight, so that `ld_weight` keeps the paper's meaning, its balance against the distribution loss
+(ld_weight 0.25 is a gain of 1.5 at Ultralytics' dfl 1.5).
 """
 
 from __future__ import annotations
@@ -124,7 +123,8 @@ def localization_distillation(
         s, t: student / teacher head outputs, {"boxes": [B, 4 * reg_max, A] logits, "scores": [B, C, A] logits}.
         fg: [B, A] bool, the student's foreground anchors.
         reg_max: bins per box side.
-        T: temperature; weight: ld_weight; w_cls: ld_cls, weight of the class-logit KL (mean over fg anchors).
+        T: temperature; weight: the LD gain (ld_weight * dfl / 0.25); w_cls: ld_cls, weight of the class-logit
+            KL (mean over fg anchors).
     """
     b, _, a = s["boxes"].shape
     sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]  # [N, 4, R]
