@@ -131,7 +131,7 @@ def localization_distillation(
     td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]
     s_cls, t_cls = s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg]  # [N, C]
     w = s_cls.detach().float().sigmoid().amax(-1)  # [N] student's top class score
-    out = weight * (ld_kl(sd, td, T) * w).sum() / b
+    out = weight * ld_kl(sd, td, T, weight=w).sum() / b
     if w_cls > 0:
         out = out + w_cls * kl_cls(s_cls, t_cls, T).mean()
     return out.reshape(1)
