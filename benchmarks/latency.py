@@ -1,10 +1,12 @@
 """ONNX Runtime CPU latency of our models against YOLOv8n / YOLO11n / YOLO26n, measured in one run.
 
-    python benchmarks/latency.py [--imgsz 320 640] [--runs 50] [--models hsd-n.yaml ...] [--out docs/latency.md]
+    python benchmarks/latency.py [--imgsz 320 640] [--runs 50] [--models hsd-n.yaml ...] [--swap-dfl]
+                                 [--out docs/latency.md]
 
 For each model (built from its YAML, random weights: latency does not depend on them): params, GFLOPs at 640,
 ONNX file size, median ONNX Runtime latency (batch 1, after warm-up, one session per model, threads as ORT
-chooses) at each size, and the ratio to YOLO11n measured in the same run. Rounds are interleaved (A B C A B C
+chooses) at each size, and the ratio to YOLO11n measured in the same run. `--swap-dfl` adds, per model, a row timed with the other DFL
+read-out (Ultralytics' `DFL` <-> our `LastAxisDFL`, same outputs), for a like-for-like comparison. Rounds are interleaved (A B C A B C
 ...) so that machine noise hits every model alike. When CUDA is present, PyTorch GPU latency (fused, fp16, batch 1,
 median, synchronised) is added per size. Writes a markdown table with date, machine and command.
 """
@@ -30,14 +32,35 @@ from runs import write_report  # noqa: E402
 DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
 
 
+SWAPPED = " (swapped DFL)"  # row suffix of --swap-dfl
+
+
+def swap_dfl(model) -> int:
+    """Turn every Ultralytics `DFL` of `model` into our `LastAxisDFL` and vice versa (same weights); return how many."""
+    from ultralytics.nn.modules.block import DFL
+
+    from ext.nn.modules.heads import LastAxisDFL
+
+    n = 0
+    for m in model.modules():
+        if type(m) in (DFL, LastAxisDFL):
+            m.__class__, n = DFL if type(m) is LastAxisDFL else LastAxisDFL, n + 1
+    return n
+
+
 def export(cfg: str, imgsz: int, out: Path) -> tuple[str, dict]:
-    """Export `cfg` (random weights) to ONNX at `imgsz`; return the file and its params / GFLOPs."""
+    """Export `cfg` (random weights; a name ending in SWAPPED: with the other DFL read-out) to ONNX at `imgsz`;
+    return the file and its params / GFLOPs."""
     from ultralytics.utils.torch_utils import get_flops
 
+    swapped = cfg.endswith(SWAPPED)
+    cfg = cfg.removesuffix(SWAPPED)
     model = family_of(cfg)(cfg)
+    if swapped and not swap_dfl(model.model):
+        raise ValueError(f"{cfg} has no DFL read-out to swap")
     info = {"params": sum(p.numel() for p in model.model.parameters()), "GFLOPs": get_flops(model.model, 640)}
     f = model.export(format="onnx", imgsz=imgsz, simplify=True, device="cpu", verbose=False)
-    dst = out / f"{Path(cfg).stem}-{imgsz}.onnx"
+    dst = out / f"{Path(cfg).stem}{'-swapped' if swapped else ''}-{imgsz}.onnx"
     Path(f).replace(dst)
     return str(dst), info
 
@@ -89,8 +112,11 @@ def main(argv=None) -> str:
     ap.add_argument("--models", nargs="+", default=DEFAULT)
     ap.add_argument("--imgsz", nargs="+", type=int, default=[320, 640])
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--swap-dfl", action="store_true", help="also time each model with the other DFL read-out")
     ap.add_argument("--out", default="docs/latency.md")
     a = ap.parse_args(argv)
+    if a.swap_dfl:
+        a.models = [m for c in a.models for m in (c, c + SWAPPED)]
     import torch
 
     cuda = torch.cuda.is_available()
@@ -108,7 +134,7 @@ def main(argv=None) -> str:
                 rows[m][f"ms@{sz}"] = lat[m]
                 rows[m][f"x11n@{sz}"] = lat[m] / base if base else float("nan")
             if cuda:
-                for m, ms in gpu_latency(a.models, sz, a.runs).items():
+                for m, ms in gpu_latency([m for m in a.models if not m.endswith(SWAPPED)], sz, a.runs).items():
                     rows[m][f"gpu_ms@{sz}"] = ms
     keys = ("onnx_MB", "ms", "x11n") + (("gpu_ms",) if cuda else ())
     cols = ["params", "GFLOPs"] + [f"{k}@{s}" for s in a.imgsz for k in keys]
@@ -126,8 +152,9 @@ def main(argv=None) -> str:
         "| --- | " + " | ".join("---" for _ in cols) + " |",
     ]
     for m, r in rows.items():
-        cells = [f"{r['params']:,}", f"{r['GFLOPs']:.2f}"] + [f"{r[c]:.2f}" for c in cols[2:]]
-        lines.append(f"| {Path(m).stem} | " + " | ".join(cells) + " |")
+        cells = [f"{r['params']:,}", f"{r['GFLOPs']:.2f}"] + [f"{r[c]:.2f}" if c in r else "-" for c in cols[2:]]
+        name = Path(m.removesuffix(SWAPPED)).stem + (SWAPPED if m.endswith(SWAPPED) else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return write_report(a.out, lines)
 
 

@@ -24,6 +24,23 @@ def test_latency_table_tiny(tmp_path):
     assert int(rows["hsd-n"][0].replace(",", "")) < int(rows["yolo11n"][0].replace(",", ""))
 
 
+def test_swap_dfl_rows(tmp_path):
+    """--swap-dfl times each model also with the other DFL read-out: HKH's LastAxisDFL <-> Ultralytics' DFL."""
+    import latency
+    from ultralytics.nn.modules.block import DFL
+
+    from ext import HSD
+    from ext.nn.modules.heads import LastAxisDFL
+
+    text = latency.main(["--models", "yolo11n.yaml", "hsd-n.yaml", "--imgsz", "64", "--runs", "2", "--swap-dfl",
+                         "--out", str(tmp_path / "latency.md")])
+    names = [r.split("|")[1].strip() for r in text.splitlines() if r.startswith("| ") and "---" not in r]
+    assert names == ["model", "yolo11n", "yolo11n (swapped DFL)", "hsd-n", "hsd-n (swapped DFL)"]
+    model = HSD("hsd-n.yaml").model
+    assert type(model.model[-1].dfl) is LastAxisDFL
+    assert latency.swap_dfl(model) == 1 and type(model.model[-1].dfl) is DFL
+
+
 def test_pytorch_timing_path_on_cpu():
     """The GPU timing (fused, interleaved, synchronised on CUDA) runs the same code on any device."""
     import latency

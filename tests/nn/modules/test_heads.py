@@ -13,12 +13,12 @@ from ultralytics.nn.modules import Conv, Detect, DWConv
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils.loss import v8DetectionLoss
 
-from ext.nn.modules.heads import HKH, ScaledConv2d
+from ultralytics.nn.modules.block import DFL
+
+from ext.nn.modules.heads import HKH, LastAxisDFL, ScaledConv2d
 
 NC = 3
 CH = (16, 32, 64)
-
-
 
 
 def build_model(monkeypatch, end2end: bool = False, **head_kwargs) -> DetectionModel:
@@ -158,3 +158,17 @@ def test_onnx_export(monkeypatch, tmp_path, onnx_roundtrip, randomize_bn):
         assert model(x).shape == (1, 4 + NC, 84)
     # decoded boxes are pixel coordinates (up to ~64 here): float32 rounding of sums reaches ~1e-4 absolute
     assert onnx_roundtrip(model, (x,), tmp_path / "hkh.onnx") < 5e-4
+
+
+def test_last_axis_dfl_matches_ultralytics_dfl(tmp_path, onnx_roundtrip):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4 * 16, 50) * 4
+    ours, theirs = LastAxisDFL(16), DFL(16)
+    assert torch.allclose(ours(x), theirs(x), atol=1e-5) and ours(x).shape == (2, 4, 50)
+    assert torch.allclose(ours(x.half()).float(), theirs(x), atol=2e-2)  # half models (fp16 export) too
+    assert set(ours.state_dict()) == set(theirs.state_dict())  # same weights: checkpoints load either way
+    assert isinstance(HKH(NC, 1, None, 16, False, CH).dfl, LastAxisDFL)
+    assert onnx_roundtrip(ours, (x,), tmp_path / "dfl.onnx") < 1e-4
+    onnx = pytest.importorskip("onnx")
+    softmax = [n for n in onnx.load(str(tmp_path / "dfl.onnx")).graph.node if n.op_type == "Softmax"]
+    assert [a.i for n in softmax for a in n.attribute if a.name == "axis"] == [-1]  # the fast ORT kernel
