@@ -2,7 +2,7 @@
 YOLO11n and YOLO26n, at equal budgets over several seeds; writes a markdown table to docs/.
 
     python benchmarks/hsd_ablation.py [--data rail-tracks] [--epochs 60] [--imgsz 320] [--seeds 0 1 2]
-                                      [--device cpu] [--out docs/hsd_benchmark_<data>.md]
+                                      [--device cpu] [--out docs/hsd_benchmark_<data>.md] [--teacher-epochs N]
 
 Every run trains from scratch with the same epochs, image size, batch and seed. The teacher of a seed is
 trained once and distils that seed's students. Each best.pt is validated with the HSD validator (mAP50-95 and
@@ -58,6 +58,7 @@ def main(argv=None) -> None:
     ap.add_argument("--project", default="runs/bench-hsd")
     ap.add_argument("--out", default=None, help="default docs/hsd_benchmark_<data>.md")
     ap.add_argument("--teacher", default=TEACHER, help="teacher YAML, e.g. hsd-teacher-s.yaml for a stronger one")
+    ap.add_argument("--teacher-epochs", type=int, default=None, help="teacher trained longer (default: --epochs)")
     ap.add_argument("--ld-weight", type=float, default=0.25)
     ap.add_argument("--ld-T", type=float, default=15.0)
     ap.add_argument("--rows", nargs="+", default=None, help="only these row labels, e.g. student 'student + LD'")
@@ -80,8 +81,10 @@ def main(argv=None) -> None:
         base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, seed=seed,
                     project=str(Path(a.project).resolve()), exist_ok=True, plots=False, workers=2)
         tag = "" if a.teacher == TEACHER else f"-{Path(a.teacher).stem}"  # other teachers: other run names
+        te = a.teacher_epochs or a.epochs
+        tag += "" if te == a.epochs else f"-e{te}"
         ld = "" if (a.ld_weight, a.ld_T) == (0.25, 15.0) else f"-w{a.ld_weight}-T{a.ld_T}"
-        teacher = train_or_reuse(a.teacher, base, f"teacher{tag}-s{seed}")
+        teacher = train_or_reuse(a.teacher, {**base, "epochs": te}, f"teacher{tag}-s{seed}")
         for label, cfg, extra in rows:
             extra = dict(extra)
             if extra.pop("distill", False):
@@ -101,7 +104,7 @@ def write_table(a, argv, rows: list, results: dict, info: dict, lat: dict) -> No
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, seeds {seeds} (of {a.seeds} asked); "
              "mean ± std over seeds. Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
              f"ratio to YOLO11n in the same run. CDR@0.5: image-level correct-detection rate at score 0.5. Teacher "
-             f"{a.teacher}; LD weight {a.ld_weight}, temperature {a.ld_T}.", "",
+             f"{a.teacher} ({a.teacher_epochs or a.epochs} epochs); LD weight {a.ld_weight}, temperature {a.ld_T}.", "",
              "| model | params | GFLOPs | latency x YOLO11n | mAP50-95 | CDR@0.5 | per seed mAP50-95 |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, cfg, _ in rows:
