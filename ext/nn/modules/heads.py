@@ -18,9 +18,9 @@ class LastAxisDFL(DFL):
     """Ultralytics' DFL integral (softmax over the bins, then the expected bin), with the softmax on the last axis.
 
     Same weights and same output as `DFL` (to float rounding). `DFL` takes the softmax over axis 1 of a
-    (B, reg_max, 4, A) view, which ONNX Runtime's CPU kernel runs through transposes: at 640 px that one softmax
-    was 13.6 % of the HSD student's latency. Here the bins are moved last, softmaxed and projected on the bin
-    indices (the conv weight, 0..reg_max-1) with a matmul: about 9x faster in ONNX Runtime (docs/latency.md).
+    (B, reg_max, 4, A) view, which ONNX Runtime's CPU kernel runs through transposes, a large share of a small
+    model's time at 640 px. Here the bins are moved last, softmaxed and projected on the bin indices (the conv
+    weight, 0..reg_max-1) with a matmul (`benchmarks/latency.py --swap-dfl` times both, docs/latency.md).
 
     Shapes: (B, 4 * reg_max, A) logits -> (B, 4, A) expected distances in bins.
     """
