@@ -1,11 +1,13 @@
 """ONNX Runtime CPU latency of our models against YOLOv8n / YOLO11n / YOLO26n, measured in one run.
 
-    python benchmarks/latency.py [--imgsz 320 640] [--runs 50] [--models hsd-n.yaml ...] [--swap-dfl]
-                                 [--out docs/latency.md]
+    python benchmarks/latency.py [--imgsz 320 640] [--runs 50] [--repeats 1] [--models hsd-n.yaml ...]
+                                 [--swap-dfl] [--out docs/latency.md]
 
 For each model (built from its YAML, random weights: latency does not depend on them): params, GFLOPs at 640,
 ONNX file size, median ONNX Runtime latency (batch 1, after warm-up, one session per model, threads as ORT
-chooses) at each size, and the ratio to YOLO11n measured in the same run. `--swap-dfl` adds, per model, a row timed with the other DFL
+chooses) at each size, and the ratio to YOLO11n measured in the same run. With `--repeats K` the whole
+measurement is repeated K times (fresh sessions): the table gives the medians over the repeats and the range of
+the ratio. `--swap-dfl` adds, per model, a row timed with the other DFL
 read-out (Ultralytics' `DFL` <-> our `LastAxisDFL`, same outputs), for a like-for-like comparison. Rounds are interleaved (A B C A B C
 ...) so that machine noise hits every model alike. When CUDA is present, PyTorch GPU latency (fused, fp16, batch 1,
 median, synchronised) is added per size. Writes a markdown table with date, machine and command.
@@ -112,6 +114,7 @@ def main(argv=None) -> str:
     ap.add_argument("--models", nargs="+", default=DEFAULT)
     ap.add_argument("--imgsz", nargs="+", type=int, default=[320, 640])
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=1, help="repeat the measurement; report medians and ranges")
     ap.add_argument("--swap-dfl", action="store_true", help="also time each model with the other DFL read-out")
     ap.add_argument("--out", default="docs/latency.md")
     a = ap.parse_args(argv)
@@ -128,15 +131,17 @@ def main(argv=None) -> str:
                 files[m], info = export(m, sz, Path(tmp))
                 rows[m].update(info)
                 rows[m][f"onnx_MB@{sz}"] = Path(files[m]).stat().st_size / 1e6
-            lat = measure(files, sz, a.runs)
-            base = lat.get("yolo11n.yaml")
+            lats = [measure(files, sz, a.runs) for _ in range(a.repeats)]
             for m in a.models:
-                rows[m][f"ms@{sz}"] = lat[m]
-                rows[m][f"x11n@{sz}"] = lat[m] / base if base else float("nan")
+                ratios = [lat[m] / lat["yolo11n.yaml"] if "yolo11n.yaml" in lat else float("nan") for lat in lats]
+                rows[m][f"ms@{sz}"] = float(np.median([lat[m] for lat in lats]))
+                rows[m][f"x11n@{sz}"] = float(np.median(ratios))
+                if a.repeats > 1:
+                    rows[m][f"x11n range@{sz}"] = f"{min(ratios):.2f}-{max(ratios):.2f}"
             if cuda:
                 for m, ms in gpu_latency([m for m in a.models if not m.endswith(SWAPPED)], sz, a.runs).items():
                     rows[m][f"gpu_ms@{sz}"] = ms
-    keys = ("onnx_MB", "ms", "x11n") + (("gpu_ms",) if cuda else ())
+    keys = ("onnx_MB", "ms", "x11n") + (("x11n range",) if a.repeats > 1 else ()) + (("gpu_ms",) if cuda else ())
     cols = ["params", "GFLOPs"] + [f"{k}@{s}" for s in a.imgsz for k in keys]
     gpu = f" GPU: {torch.cuda.get_device_name(0)}, PyTorch fp16 (`gpu_ms`)." if cuda else " No CUDA device: no GPU timing."
     lines = [
@@ -144,7 +149,8 @@ def main(argv=None) -> str:
         "",
         f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}"
         f", ext {ext.__version__}. Batch 1, median of {a.runs} interleaved runs after 10 warm-up runs; `x11n` is the"
-        " ratio to YOLO11n in the same run." + gpu,
+        " ratio to YOLO11n in the same run" + (f"; medians over {a.repeats} repeats of the whole measurement, with the"
+        " range of the ratio" if a.repeats > 1 else "") + "." + gpu,
         "",
         f"Command: `python benchmarks/latency.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
         "",
@@ -152,7 +158,8 @@ def main(argv=None) -> str:
         "| --- | " + " | ".join("---" for _ in cols) + " |",
     ]
     for m, r in rows.items():
-        cells = [f"{r['params']:,}", f"{r['GFLOPs']:.2f}"] + [f"{r[c]:.2f}" if c in r else "-" for c in cols[2:]]
+        cells = [f"{r['params']:,}", f"{r['GFLOPs']:.2f}"] + [
+            (f"{r[c]:.2f}" if isinstance(r[c], float) else r[c]) if c in r else "-" for c in cols[2:]]
         name = Path(m.removesuffix(SWAPPED)).stem + (SWAPPED if m.endswith(SWAPPED) else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return write_report(a.out, lines)

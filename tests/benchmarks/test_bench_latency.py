@@ -24,18 +24,24 @@ def test_latency_table_tiny(tmp_path):
     assert int(rows["hsd-n"][0].replace(",", "")) < int(rows["yolo11n"][0].replace(",", ""))
 
 
-def test_swap_dfl_rows(tmp_path):
-    """--swap-dfl times each model also with the other DFL read-out: HKH's LastAxisDFL <-> Ultralytics' DFL."""
+def test_swap_dfl_rows_and_repeats(tmp_path):
+    """--swap-dfl times each model also with the other DFL read-out: HKH's LastAxisDFL <-> Ultralytics' DFL;
+    --repeats adds the range of the ratio over the repeated measurements."""
     import latency
     from ultralytics.nn.modules.block import DFL
 
     from ext import HSD
     from ext.nn.modules.heads import LastAxisDFL
 
-    text = latency.main(["--models", "yolo11n.yaml", "hsd-n.yaml", "--imgsz", "64", "--runs", "2", "--swap-dfl",
+    text = latency.main(["--models", "yolo11n.yaml", "hsd-n.yaml", "--imgsz", "64", "--runs", "2", "--swap-dfl", "--repeats", "2",
                          "--out", str(tmp_path / "latency.md")])
     names = [r.split("|")[1].strip() for r in text.splitlines() if r.startswith("| ") and "---" not in r]
     assert names == ["model", "yolo11n", "yolo11n (swapped DFL)", "hsd-n", "hsd-n (swapped DFL)"]
+    table = [[c.strip() for c in r.split("|")[1:-1]] for r in text.splitlines() if r.startswith("| ") and "---" not in r]
+    col = table[0].index("x11n range@64")
+    assert table[1][col] == "1.00-1.00" and table[0][col - 1] == "x11n@64" and table[1][col - 1] == "1.00"
+    lo, hi = map(float, table[3][col].split("-"))
+    assert lo <= float(table[3][col - 1]) <= hi and "medians over 2 repeats" in text
     model = HSD("hsd-n.yaml").model
     assert type(model.model[-1].dfl) is LastAxisDFL
     assert latency.swap_dfl(model) == 1 and type(model.model[-1].dfl) is DFL
