@@ -118,8 +118,8 @@ def main(argv=None) -> str:
     ap.add_argument("--swap-dfl", action="store_true", help="also time each model with the other DFL read-out")
     ap.add_argument("--out", default="docs/latency.md")
     a = ap.parse_args(argv)
-    if a.swap_dfl:
-        a.models = [m for c in a.models for m in (c, c + SWAPPED)]
+    if a.swap_dfl:  # models without a DFL read-out (reg_max 1, e.g. YOLO26) get no second row
+        a.models = [m for c in a.models for m in (c, c + SWAPPED) if m == c or swap_dfl(family_of(c)(c).model)]
     import torch
 
     cuda = torch.cuda.is_available()
