@@ -7,9 +7,9 @@ For each model (built from its YAML, random weights: latency does not depend on 
 ONNX file size, median ONNX Runtime latency (batch 1, after warm-up, one session per model, threads as ORT
 chooses) at each size, and the ratio to YOLO11n measured in the same run. With `--repeats K` the whole
 measurement is repeated K times (fresh sessions): the table gives the medians over the repeats and the range of
-the ratio. `--swap-dfl` adds, per model, a row timed with the other DFL
-read-out (Ultralytics' `DFL` <-> our `LastAxisDFL`, same outputs), for a like-for-like comparison. Rounds are interleaved (A B C A B C
-...) so that machine noise hits every model alike. When CUDA is present, PyTorch GPU latency (fused, fp16, batch 1,
+the ratio. `--swap-dfl` adds, per model, a row timed with the other DFL read-out (Ultralytics' `DFL` <-> our
+`LastAxisDFL`, same outputs), for a like-for-like comparison. Rounds are interleaved (A B C A B C ...) so that
+machine noise hits every model alike. When CUDA is present, PyTorch GPU latency (fused, fp16, batch 1,
 median, synchronised) is added per size. Writes a markdown table with date, machine and command.
 """
 
@@ -58,9 +58,9 @@ def export(cfg: str, imgsz: int, out: Path) -> tuple[str, dict]:
     swapped = cfg.endswith(SWAPPED)
     cfg = cfg.removesuffix(SWAPPED)
     model = family_of(cfg)(cfg)
-    if swapped and not swap_dfl(model.model):
-        raise ValueError(f"{cfg} has no DFL read-out to swap")
     info = {"params": sum(p.numel() for p in model.model.parameters()), "GFLOPs": get_flops(model.model, 640)}
+    if swapped and not swap_dfl(model.model):  # after get_flops: thop counts the two read-outs differently
+        raise ValueError(f"{cfg} has no DFL read-out to swap")
     f = model.export(format="onnx", imgsz=imgsz, simplify=True, device="cpu", verbose=False)
     dst = out / f"{Path(cfg).stem}{'-swapped' if swapped else ''}-{imgsz}.onnx"
     Path(f).replace(dst)

@@ -11,7 +11,7 @@ def test_latency_table_tiny(tmp_path):
     import latency
 
     out = tmp_path / "latency.md"
-    text = latency.main(["--models", "yolo11n.yaml", "hsd-n.yaml", "yolo26n.yaml", "--imgsz", "64", "--runs", "3", "--out", str(out)])
+    text = latency.main(["--models", "yolo11n.yaml", "hsd-n.yaml", "--imgsz", "64", "--runs", "3", "--out", str(out)])
     assert out.read_text() == text
     rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in text.splitlines()
             if r.startswith("| ") and not r.startswith("| model") and not r.startswith("| ---")}
@@ -33,8 +33,8 @@ def test_swap_dfl_rows_and_repeats(tmp_path):
     from ext import HSD
     from ext.nn.modules.heads import LastAxisDFL
 
-    text = latency.main(["--models", "yolo11n.yaml", "hsd-n.yaml", "yolo26n.yaml", "--imgsz", "64", "--runs", "2", "--swap-dfl", "--repeats", "2",
-                         "--out", str(tmp_path / "latency.md")])
+    text = latency.main(["--models", "yolo11n.yaml", "hsd-n.yaml", "yolo26n.yaml", "--imgsz", "64", "--runs", "2",
+                         "--swap-dfl", "--repeats", "2", "--out", str(tmp_path / "latency.md")])
     names = [r.split("|")[1].strip() for r in text.splitlines() if r.startswith("| ") and "---" not in r]
     assert names == ["model", "yolo11n", "yolo11n (swapped DFL)", "hsd-n", "hsd-n (swapped DFL)", "yolo26n"]
     table = [[c.strip() for c in r.split("|")[1:-1]] for r in text.splitlines() if r.startswith("| ") and "---" not in r]
