@@ -32,6 +32,7 @@ TEACHER = "hsd-teacher-n.yaml"
 LD_TAG = "-sum"  # LD runs since the term became a sum over positives (was a mean: runs named without it)
 ROWS = [  # label, model, extra training arguments (teacher path filled in per seed)
     ("student", STUDENT, {}),
+    ("student + wrapper (no KD)", STUDENT, {"distill": True, "dis": 0.0, "ld_weight": 0.0}),  # control: teacher, no loss
     ("student + dis (feature KD)", STUDENT, {"distill": True, "dis": 6.0, "ld_weight": 0.0}),
     ("student + LD", STUDENT, {"distill": True, "dis": 0.0, "ld_weight": 0.25}),
     ("student + dis + LD", STUDENT, {"distill": True, "dis": 6.0, "ld_weight": 0.25}),
