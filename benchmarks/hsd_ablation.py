@@ -1,5 +1,6 @@
-"""HSD ablation on real track images: student alone / + feature distillation (dis) / + LD / + both, the teacher,
-YOLO11n and YOLO26n, at equal budgets over several seeds; writes a markdown table to docs/.
+"""HSD ablation on real track images: student alone / in the distillation wrapper with no distillation loss (a
+control) / + feature distillation (dis) / + LD / + both, the teacher, YOLO11n and YOLO26n, at equal budgets over
+several seeds; writes a markdown table to docs/.
 
     python benchmarks/hsd_ablation.py [--data rail-tracks] [--epochs 60] [--imgsz 320] [--seeds 0 1 2]
                                       [--device cpu] [--out docs/hsd_benchmark_<data>.md] [--teacher-epochs N]
@@ -65,6 +66,7 @@ def main(argv=None) -> None:
     ap.add_argument("--rows", nargs="+", default=None, help="only these row labels, e.g. student 'student + LD'")
     a = ap.parse_args(argv)
     a.out = a.out or f"docs/hsd_benchmark_{Path(a.data).stem}.md"
+    a.teacher_epochs = a.teacher_epochs or a.epochs
     unknown = set(a.rows or ()) - {label for label, _, _ in ROWS}
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; valid: {[label for label, _, _ in ROWS]}")
@@ -82,10 +84,9 @@ def main(argv=None) -> None:
         base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, device=a.device, seed=seed,
                     project=str(Path(a.project).resolve()), exist_ok=True, plots=False, workers=2)
         tag = "" if a.teacher == TEACHER else f"-{Path(a.teacher).stem}"  # other teachers: other run names
-        te = a.teacher_epochs or a.epochs
-        tag += "" if te == a.epochs else f"-e{te}"
+        tag += "" if a.teacher_epochs == a.epochs else f"-e{a.teacher_epochs}"
         ld = "" if (a.ld_weight, a.ld_T) == (0.25, 15.0) else f"-w{a.ld_weight}-T{a.ld_T}"
-        teacher = train_or_reuse(a.teacher, {**base, "epochs": te}, f"teacher{tag}-s{seed}")
+        teacher = train_or_reuse(a.teacher, {**base, "epochs": a.teacher_epochs}, f"teacher{tag}-s{seed}")
         for label, cfg, extra in rows:
             extra = dict(extra)
             if extra.pop("distill", False):
@@ -105,7 +106,7 @@ def write_table(a, argv, rows: list, results: dict, info: dict, lat: dict) -> No
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, seeds {seeds} (of {a.seeds} asked); "
              "mean ± std over seeds. Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
              f"ratio to YOLO11n in the same run. CDR@0.5: image-level correct-detection rate at score 0.5. Teacher "
-             f"{a.teacher} ({a.teacher_epochs or a.epochs} epochs); LD weight {a.ld_weight}, temperature {a.ld_T}.", "",
+             f"{a.teacher} ({a.teacher_epochs} epochs); LD weight {a.ld_weight}, temperature {a.ld_T}.", "",
              "| model | params | GFLOPs | latency x YOLO11n | mAP50-95 | CDR@0.5 | per seed mAP50-95 |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, cfg, _ in rows:
