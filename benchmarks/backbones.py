@@ -26,7 +26,7 @@ from ext.cli import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import write_report  # noqa: E402
+from runs import command_line, write_report  # noqa: E402
 
 BACKBONES = [  # label, YAML stem, what
     ("CSPDarknet (YOLOv8)", "gjadet", "ours: gjadet.yaml"),
@@ -72,7 +72,7 @@ def main(argv=None) -> str:
                 status[label] = f"no: {type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
         lat = measure(files, a.imgsz, runs=a.runs)
     lines = [f"# Backbones with the adaptive PAFPN neck ({datetime.date.today()})", "",
-             f"Command: `python benchmarks/backbones.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
+             f"Command: `{command_line('backbones.py', argv)}`", "",
              f"Machine: {platform.machine()}, {platform.system()}, {os.cpu_count()} cores, ext "
              f"{ext.__version__}. Each backbone with a 1x1 conv per level to the neck's width, the adaptive attention "
              f"PAFPN and Detect at scale {a.scale}, 5 classes, random weights. ONNX Runtime CPU, batch 1, {a.imgsz} px, "

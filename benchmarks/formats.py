@@ -25,7 +25,7 @@ import ext
 from ext.cli import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runs import write_report  # noqa: E402
+from runs import command_line, write_report  # noqa: E402
 
 MODELS = ["hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml"]
 PACKAGES = {"onnx": "onnxruntime", "torchscript": "torch", "openvino": "openvino"}
@@ -69,7 +69,7 @@ def main(argv=None) -> str:
     a = ap.parse_args(argv)
     versions = {p: _version(p) for p in sorted({PACKAGES.get(f, f) for f in a.formats})}
     lines = [f"# Export formats ({datetime.date.today()})", "",
-             f"Command: `python benchmarks/formats.py {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
+             f"Command: `{command_line('formats.py', argv)}`", "",
              f"Machine: {platform.machine()}, {platform.system()}, Python {platform.python_version()}, ext "
              f"{ext.__version__}; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f". {a.imgsz} px, batch 1, "
              "random weights; exported with Ultralytics' exporter, loaded back with its AutoBackend, raw outputs "

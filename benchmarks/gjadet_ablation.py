@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import train_or_reuse, write_report  # noqa: E402
+from runs import command_line, train_or_reuse, write_report  # noqa: E402
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 ROWS = [  # label, model, extra training arguments
@@ -92,7 +91,7 @@ def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) 
     seeds = a.seeds[: len(results[ROWS[0][0]])]
     names = list(per_class[ROWS[0][0]][0])
     lines = [f"# GJADet ablation on {a.data} ({datetime.date.today()})", "",
-             f"Command: `python benchmarks/gjadet_ablation.py {shlex.join(sys.argv[1:] if argv is None else argv)}`", "",
+             f"Command: `{command_line('gjadet_ablation.py', argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, nbs {a.nbs or a.batch}, CIoU, "
              f"last-epoch weights, seeds {seeds} (of {a.seeds} asked); mean ± std over seeds (nan: empty class group). "
              "Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, ratio to the plain model.", "",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +25,7 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import train_or_reuse, write_report  # noqa: E402
+from runs import command_line, train_or_reuse, write_report  # noqa: E402
 
 STUDENT = "hsd-n.yaml"
 TEACHER = "hsd-teacher-n.yaml"
@@ -102,7 +101,7 @@ def main(argv=None) -> None:
 def write_table(a, argv, rows: list, results: dict, info: dict, lat: dict) -> None:
     seeds = a.seeds[: len(next(iter(results.values())))]
     lines = [f"# HSD ablation on {a.data} ({datetime.date.today()})", "",
-             f"Command: `python benchmarks/hsd_ablation.py {shlex.join(sys.argv[1:] if argv is None else argv)}`", "",
+             f"Command: `{command_line('hsd_ablation.py', argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, seeds {seeds} (of {a.seeds} asked); "
              "mean ± std over seeds. Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
              f"ratio to YOLO11n in the same run. CDR@0.5: image-level correct-detection rate at score 0.5. Teacher "

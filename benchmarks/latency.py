@@ -29,7 +29,7 @@ import ext
 from ext.cli import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runs import write_report  # noqa: E402
+from runs import command_line, write_report  # noqa: E402
 
 DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
 
@@ -152,7 +152,7 @@ def main(argv=None) -> str:
         " ratio to YOLO11n in the same run" + (f"; medians over {a.repeats} repeats of the whole measurement, with the"
         " range of the ratio" if a.repeats > 1 else "") + "." + gpu,
         "",
-        f"Command: `python benchmarks/latency.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
+        f"Command: `{command_line('latency.py', argv)}`",
         "",
         "| model | " + " | ".join(cols) + " |",
         "| --- | " + " | ".join("---" for _ in cols) + " |",

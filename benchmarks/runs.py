@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 from ext.cli import family_of
@@ -20,6 +22,12 @@ def train_or_reuse(cfg: str, args: dict, name: str) -> str:
     model = family_of(cfg)(cfg)
     model.train(**args, name=name)
     return str(model.trainer.best)
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command a report was made by: 'python benchmarks/<script> [args]' (args from sys.argv if argv is None)."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python", f"benchmarks/{script}", *([shlex.join(args)] if args else [])])
 
 
 def write_report(out: str | Path, lines: list[str]) -> str:

@@ -25,4 +25,10 @@ def test_teacher_epochs_trains_the_teacher_longer_and_names_the_runs(monkeypatch
     assert (t_cfg, t_args["epochs"], t_name) == ("hsd-teacher-n.yaml", 9, "teacher-e9-s0")
     assert s_args["epochs"] == ld_args["epochs"] == 5 and s_name == "student-s0"
     assert ld_name == "student+LD-e9-sum-s0" and ld_args["distill_model"] == "teacher-e9-s0"
-    assert "hsd-teacher-n.yaml (9 epochs)" in out.read_text()
+    text = out.read_text()
+    assert "hsd-teacher-n.yaml (9 epochs)" in text
+    assert "Command: `python benchmarks/hsd_ablation.py --rows student 'student + LD' --seeds 0" in text
+
+
+def test_command_line_of_a_run_without_arguments_has_no_trailing_space():
+    assert hsd_ablation.command_line("hsd_ablation.py", []) == "python benchmarks/hsd_ablation.py"
