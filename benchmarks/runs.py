@@ -27,7 +27,7 @@ def train_or_reuse(cfg: str, args: dict, name: str) -> str:
 def command_line(script: str, argv: list[str] | None) -> str:
     """The command a report was made by: 'python benchmarks/<script> [args]' (args from sys.argv if argv is None)."""
     args = sys.argv[1:] if argv is None else argv
-    return " ".join(["python", f"benchmarks/{script}", *([shlex.join(args)] if args else [])])
+    return " ".join(["python", f"benchmarks/{script}", *map(shlex.quote, args)])
 
 
 def write_report(out: str | Path, lines: list[str]) -> str:
