@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from ultralytics.utils.loss import BboxLoss, v8DetectionLoss
+from ultralytics.utils.loss import BboxLoss, E2ELoss, v8DetectionLoss
 from ultralytics.utils.metrics import bbox_iou
 
 from ..registry import check_choices
@@ -39,7 +39,8 @@ class SelectableBboxLoss(BboxLoss):
 class DetectionLoss(v8DetectionLoss):
     """`v8DetectionLoss` whose element-wise classification loss and IoU loss follow the run's arguments.
 
-    Reads `cls_loss` (bce|focal|qfl|eqlv2|gjr), `iou_loss` (iou|giou|diou|ciou) and `gjr_*` from `model.args`.
+    Reads `cls_loss` (bce|focal|qfl|eqlv2|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*` and `eqlv2_gamma` from
+    `model.args`.
     The classification loss replaces Ultralytics' `self.bce`: `(logits [B, A, C], targets [B, A, C]) -> [B, A, C]`.
     """
 
@@ -49,7 +50,7 @@ class DetectionLoss(v8DetectionLoss):
         get = h.get if isinstance(h, dict) else lambda k, d=None: getattr(h, k, d)
         check_choices(h)
         self.cls_name, self.iou_name = str(get("cls_loss", "bce")).lower(), str(get("iou_loss", "ciou")).lower()
-        kw = {k: get(k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta") if get(k) is not None}
+        kw = {k: get(k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma") if get(k) is not None}
         if self.cls_name != "bce":  # "bce" keeps Ultralytics' own nn.BCEWithLogitsLoss
             self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
@@ -70,3 +71,28 @@ class DetectionLoss(v8DetectionLoss):
         out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)
         self.fg_mask = out[0][0]
         return out
+
+
+class EndToEndLoss(E2ELoss):
+    """Ultralytics' `E2ELoss` (one-to-many + one-to-one branches, decaying mix) over two `DetectionLoss` branches,
+    whose classification statistics (GJR/EQLv2 buffers, one set per branch) are saved and restored together.
+
+    `state()` keys are prefixed with the branch name (`one2many.`, `one2one.`).
+    """
+
+    BRANCHES = ("one2many", "one2one")
+
+    def __init__(self, model):
+        super().__init__(model, DetectionLoss)
+
+    def state(self) -> dict | None:
+        """Both branches' statistics as float64 numpy arrays, keys '<branch>.<buffer>', or None if neither has any."""
+        out = {f"{b}.{k}": v for b in self.BRANCHES for k, v in (getattr(self, b).state() or {}).items()}
+        return out or None
+
+    def load_state(self, state: dict) -> None:
+        """Restore statistics written by `state()`."""
+        for b in self.BRANCHES:
+            part = {k[len(b) + 1:]: v for k, v in state.items() if k.startswith(f"{b}.")}
+            if part:
+                getattr(self, b).load_state(part)

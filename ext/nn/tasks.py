@@ -17,6 +17,7 @@ from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils import YAML
 
 from ..paths import models_dir
+from .box_prior import prior_of, set_box_prior
 from .builder import parse_model
 from .compose import compose, split_name
 
@@ -79,17 +80,24 @@ class ExtDetectionModel(DetectionModel):
         d = deepcopy(cfg) if isinstance(cfg, dict) else load_model_yaml(cfg)
         with our_builder():
             super().__init__(d, ch=ch, nc=nc, verbose=verbose)
+        self.init_box_prior()
+
+    def init_box_prior(self) -> None:
+        """Start the box distributions where the YAML's `dfl_prior` says (`ext.nn.box_prior`); absent or 0 keeps
+        Ultralytics' uniform start. Only at build: loaded weights replace it."""
+        head, cells = self.model[-1], prior_of(self.yaml.get("dfl_prior"))
+        if cells is not None and getattr(head, "reg_max", 1) > 1:
+            set_box_prior(head, cells)
 
     def init_criterion(self):
-        """Return our detection loss (Ultralytics' v8DetectionLoss with selectable cls/IoU losses)."""
-        from ..losses.detection import DetectionLoss
+        """Return our detection loss (Ultralytics' v8DetectionLoss with selectable cls/IoU losses), for NMS-free
+        heads (one-to-one branch, e.g. YOLO26 or `end2end: True`) on both branches; the statistics a resumed run
+        handed over (`loss_state`) are restored into it."""
+        from ..losses.detection import DetectionLoss, EndToEndLoss
 
-        if getattr(self.model[-1], "one2one_cv2", None) is not None:  # NMS-free heads (YOLO26): both branches
-            from ultralytics.utils.loss import E2ELoss
-
-            return E2ELoss(self, DetectionLoss)
-        criterion = DetectionLoss(self)
-        state = self.__dict__.pop("loss_state", None)  # statistics restored by a resumed run
+        e2e = getattr(self.model[-1], "one2one_cv2", None) is not None
+        criterion = EndToEndLoss(self) if e2e else DetectionLoss(self)
+        state = self.__dict__.pop("loss_state", None)
         if state:
             criterion.load_state(state)
         return criterion

@@ -53,3 +53,17 @@ def test_end2end_yolo26_trains_with_our_losses(tmp_path, fault_tiny, tiny):
     crit = model.trainer.model.criterion
     assert isinstance(crit, E2ELoss) and isinstance(crit.one2many, DetectionLoss)
     assert crit.one2one.cls_name == "gjr" and crit.one2one.iou_name == "giou"
+
+
+@pytest.mark.parametrize("overrides, name, gamma", [
+    ({"cls_loss": "eqlv2"}, "EQLv2Loss", 12.0),  # EQLv2's paper, not GJR's 5
+    ({"cls_loss": "gjr"}, "GJRLoss", 5.0),
+    ({"cls_loss": "eqlv2", "eqlv2_gamma": 8.0, "gjr_gamma": 3.0}, "EQLv2Loss", 8.0),
+    ({"cls_loss": "gjr", "eqlv2_gamma": 8.0, "gjr_gamma": 3.0}, "GJRLoss", 3.0),
+])
+def test_each_gradient_reweighted_loss_has_its_own_gamma(overrides, name, gamma):
+    """Through the run's arguments (cfg/default.yaml's defaults included), EQLv2 and GJR each read their own key."""
+    model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
+    model.args = get_cfg(overrides=overrides)
+    crit = DetectionLoss(model)
+    assert type(crit.bce).__name__ == name and crit.bce.gamma == gamma

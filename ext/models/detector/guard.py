@@ -17,6 +17,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from ultralytics.utils import LOGGER, RANK
+from ultralytics.utils.loss import v8DetectionLoss
 from ultralytics.utils.torch_utils import unwrap_model
 
 RESUME_STATE = "resume_state.pt"  # beside last.pt; not 'last*.pt', which Ultralytics' get_latest_run() would pick
@@ -74,8 +75,7 @@ class NonFiniteGuard:
             model.criterion = model.init_criterion()  # as Ultralytics' lazy loss() would, one forward earlier
         crit = model.criterion
         if self._owners[0] is not model or self._owners[1] is not crit:
-            parts = vars(crit).values() if crit is not None else ()
-            modules = [model, *(m for m in parts if isinstance(m, nn.Module))]
+            modules = [model, *loss_modules(crit)]
             self._buffers = [b for m in modules for k, b in m.named_buffers() if not k.startswith("teacher_model.")]
             self._copies = [b.detach().clone() for b in self._buffers]
             self._owners = (model, crit)
@@ -143,6 +143,20 @@ class NonFiniteGuard:
         if self.skipped:
             LOGGER.warning(f"epoch {trainer.epoch + 1}: {self.skipped} of {self.step + 1} training steps skipped for a "
                            f"non-finite {', '.join(self.terms)} ({self.total} in this run)")
+
+
+def loss_modules(crit) -> list[nn.Module]:
+    """The modules a criterion holds (e.g. GJR's statistics), also those of its branches (E2ELoss: one2many and
+    one2one), so that a skipped step restores them all."""
+    if crit is None:
+        return []
+    out = []
+    for v in vars(crit).values():
+        if isinstance(v, nn.Module):
+            out.append(v)
+        elif isinstance(v, v8DetectionLoss):
+            out += [m for m in vars(v).values() if isinstance(m, nn.Module)]
+    return out
 
 
 class GuardedScaler:

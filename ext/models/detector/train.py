@@ -17,7 +17,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from ...data import resolve_data
 from ...nn.pretrained import load_pretrained
-from ...nn.tasks import ExtDetectionModel
+from ...nn.tasks import ExtDetectionModel, load_model_yaml
 from ...registry import check_choices
 from .guard import (RESUME_STATE, GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
                     guard_epoch_start, load_resume_state, save_resume_state, use_epoch_shuffle)
@@ -91,7 +91,13 @@ class ExtTrainer(DetectionTrainer):
             super().add_callback(event, callback)
 
     def get_model(self, cfg=None, weights=None, verbose: bool = True):
-        """Build `model_class` from a YAML path/name or dict with the data's classes, and load `weights` if given."""
+        """Build `model_class` from a YAML path/name or dict with the data's classes, and load `weights` if given.
+
+        `dfl_prior` >= 0 replaces the YAML's own box-distribution start (`ext.nn.box_prior`) in the model's dict, so
+        that the checkpoint's YAML records the start the run used."""
+        prior = float(self.arg("dfl_prior"))
+        if prior >= 0:
+            cfg = {**(cfg if isinstance(cfg, dict) else load_model_yaml(cfg)), "dfl_prior": prior}
         model = self.model_class(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
         model = self.set_model_names_for_load(model)
         if weights:

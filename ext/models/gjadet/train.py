@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 
+import torch
+
 from ultralytics.utils import LOGGER, RANK
 
 from ...nn.tasks import GJADetModel
@@ -13,22 +15,31 @@ from ..detector.train import student
 from .val import GJADetValidator
 
 
+def gradient_ratios(crit) -> dict[str, torch.Tensor]:
+    """The classification loss's per-class positive/negative gradient ratio ([C]) by branch: {'': ratio} for a
+    one-branch loss, {'': one-to-many, 'one2one:': one-to-one} for an end-to-end one; {} without GJR/EQLv2."""
+    branches = {"": getattr(crit, "one2many", crit), "one2one:": getattr(crit, "one2one", None)}
+    out = {k: getattr(getattr(b, "bce", None), "gradient_ratio", None) for k, b in branches.items()}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def log_gradient_ratio(trainer) -> None:
-    """Callback (epoch end): append the loss's per-class positive/negative gradient ratio to gjr_ratio.csv."""
+    """Callback (epoch end): append the loss's per-class positive/negative gradient ratio to gjr_ratio.csv, one
+    column per class (and per class of the one-to-one branch, 'one2one:<class>', on end-to-end heads)."""
     if RANK not in {-1, 0}:
         return
-    crit = getattr(student(trainer.model), "criterion", None)
-    ratio = getattr(getattr(crit, "bce", None), "gradient_ratio", None)
-    if ratio is None:
+    ratios = gradient_ratios(getattr(student(trainer.model), "criterion", None))
+    if not ratios:
         return
     f = trainer.save_dir / "gjr_ratio.csv"
-    names = [trainer.data["names"][i] for i in range(len(ratio))]
+    names = [f"{k}{trainer.data['names'][i]}" for k, r in ratios.items() for i in range(len(r))]
+    values = [float(x) for r in ratios.values() for x in r.cpu()]
     new = not f.exists()
     with open(f, "a", newline="") as fh:
         w = csv.writer(fh)
         if new:
             w.writerow(["epoch", *names])
-        w.writerow([trainer.epoch + 1, *(f"{float(r):.6g}" for r in ratio.cpu())])
+        w.writerow([trainer.epoch + 1, *(f"{v:.6g}" for v in values)])
 
 
 def plot_gradient_ratio(trainer) -> None:
@@ -45,7 +56,8 @@ def plot_gradient_ratio(trainer) -> None:
     header, data = rows[0], [[float(x) for x in r] for r in rows[1:]]
     fig, ax = plt.subplots(figsize=(6, 4), tight_layout=True)
     for j, name in enumerate(header[1:], 1):
-        ax.plot([r[0] for r in data], [max(r[j], 1e-6) for r in data], marker=".", label=name)
+        ax.plot([r[0] for r in data], [max(r[j], 1e-6) for r in data], marker=".", label=name,
+                linestyle="--" if name.startswith("one2one:") else "-")
     ax.set(xlabel="epoch", ylabel="positive / negative gradient", yscale="log", title="GJR gradient ratio per class")
     ax.legend(fontsize=7)
     fig.savefig(f.with_suffix(".png"), dpi=150)

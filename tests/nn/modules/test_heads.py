@@ -21,12 +21,12 @@ NC = 3
 CH = (16, 32, 64)
 
 
-def build_model(monkeypatch, end2end: bool = False, **head_kwargs) -> DetectionModel:
+def build_model(monkeypatch, end2end: bool = False, reg_max: int = 16, **head_kwargs) -> DetectionModel:
     """A real DetectionModel (stride computation, bias_init, loss, fuse) whose layers are built by hand:
     a stub backbone of stride-2 Convs giving P3/P4/P5 at strides 8/16/32, then HKH on layers 2, 3, 4."""
 
     def parse(d, ch, verbose=True):
-        head = HKH(d["nc"], 2, None, 16, end2end, CH, **head_kwargs)
+        head = HKH(d["nc"], 2, None, reg_max, end2end, CH, **head_kwargs)
         layers = [Conv(ch, 8, 3, 2), Conv(8, 16, 3, 2), Conv(16, 16, 3, 2), Conv(16, 32, 3, 2), Conv(32, 64, 3, 2), head]
         for i, m in enumerate(layers):
             m.i, m.f, m.type = i, -1, type(m).__name__
@@ -125,6 +125,33 @@ def test_end2end(monkeypatch):
     model.end2end = True
     y, _ = model(x)
     assert y.shape == (2, 84, 6)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.parametrize("end2end", [False, True])
+def test_direct_regression(monkeypatch, tmp_path, onnx_roundtrip, end2end):
+    """reg_max 1: 4 distances per anchor, no DFL read-out, Ultralytics' L1 term (`l1_loss`) instead of DFL; trains (both
+    branches when end2end) and exports."""
+    torch.manual_seed(0)
+    model = build_model(monkeypatch, end2end=end2end, reg_max=1)
+    head = model.model[-1]
+    assert isinstance(head.dfl, nn.Identity) and all(m[-1].out_channels == 4 for m in head.cv2)
+    x = torch.rand(2, 3, 64, 64)
+    model.train()
+    loss, items = model.loss(batch_for(x))
+    assert torch.isfinite(loss).all() and loss[0] > 0 and set(items) == {"box_loss", "cls_loss", "l1_loss"}
+    loss.sum().backward()
+    assert head.cv2[0][-1].weight.grad.abs().sum() > 0
+    if end2end:
+        assert head.one2one_cv2[0][-1].weight.grad.abs().sum() > 0
+    model.eval()
+    model.end2end = end2end  # what Ultralytics' predictor and exporter set for NMS-free inference
+    head.export, head.format = True, "onnx"
+    with torch.no_grad():
+        shape = model(x[:1]).shape
+    assert shape == ((1, 84, 6) if end2end else (1, 4 + NC, 84))  # top max_det=300, capped at the 84 anchors
+    if not end2end:  # the one-to-one output is a top-k selection: ties make element-wise comparison meaningless
+        assert onnx_roundtrip(model, (x[:1],), tmp_path / "hkh1.onnx") < 5e-4
 
 
 def test_fuse_keeps_outputs(monkeypatch, randomize_bn):
