@@ -64,6 +64,15 @@ def resolve_module(name: str):
     raise KeyError(f"unknown module '{name}' in model YAML: not in torch.nn, ext.nn.modules or ultralytics.nn")
 
 
+def names_ext_module(d: dict) -> bool:
+    """True when a row of the model dict names a module of ours (or a `torchvision.ops` one), which only our
+    `parse_model` builds; Ultralytics' own YAMLs name none and go to Ultralytics' `parse_model`."""
+    from . import modules as ours
+
+    names = {str(r[2]) for r in d.get("backbone", []) + d.get("head", [])}
+    return any(n.startswith("torchvision.ops.") or (n in ours.__all__ and not hasattr(um, n)) for n in names)
+
+
 def _scale_of(d: dict) -> Scale:
     """Read the scale of a model dict (`scale` picks a row of `scales`; default: the first row)."""
     s = Scale(reg_max=d.get("reg_max", 16), end2end=d.get("end2end"))

@@ -18,7 +18,7 @@ from ultralytics.utils import YAML
 
 from ..paths import models_dir
 from .box_prior import prior_of, set_box_prior
-from .builder import parse_model
+from .builder import names_ext_module, parse_model
 from .compose import compose, split_name
 
 _BUILD_LOCK = threading.RLock()
@@ -26,10 +26,15 @@ _BUILD_LOCK = threading.RLock()
 
 @contextmanager
 def our_builder():
-    """Let Ultralytics' model constructors build through our `parse_model` for the duration of the block."""
+    """For the duration of the block, Ultralytics' model constructors build a model dict that names a module of ours
+    with our `parse_model`, and any other (every Ultralytics YAML) with Ultralytics' own, untouched."""
     with _BUILD_LOCK:
         original = ut.parse_model
-        ut.parse_model = parse_model
+
+        def build(d, ch, verbose=True):
+            return (parse_model if names_ext_module(d) else original)(d, ch, verbose)
+
+        ut.parse_model = build
         try:
             yield
         finally:

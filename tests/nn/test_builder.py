@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import ultralytics.nn.tasks as ut
 from ultralytics.nn.tasks import DetectionModel
 
 from ext.nn.tasks import ExtDetectionModel, load_model_yaml
@@ -20,6 +23,41 @@ def test_ultralytics_yaml_parity(name):
     assert list(a) == list(b)
     assert all(a[k].shape == b[k].shape for k in a)
     assert [type(m).__name__ for m in theirs.model] == [type(m).__name__ for m in ours.model]
+
+
+def _ultralytics_detection_yamls() -> list[str]:
+    """Every model YAML Ultralytics ships whose head is a plain detection head (Detect, v10Detect), by its own rows."""
+    import ultralytics
+    from ultralytics.utils import YAML
+
+    root = Path(ultralytics.__file__).parent / "cfg" / "models"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.yaml") if YAML.load(p)["head"][-1][2] in DETECT)
+
+
+DETECT = {"Detect", "v10Detect"}
+
+
+@pytest.mark.parametrize("rel", _ultralytics_detection_yamls())
+def test_every_ultralytics_detection_yaml_builds_as_in_ultralytics(rel, monkeypatch):
+    """Each is built by Ultralytics' own parse_model, untouched (called once, with the same dict), into the same
+    layers and parameter count as Ultralytics' DetectionModel."""
+    import ultralytics
+
+    path = str(Path(ultralytics.__file__).parent / "cfg" / "models" / rel)
+    theirs = DetectionModel(path, verbose=False)
+    calls, original = [], ut.parse_model
+    monkeypatch.setattr(ut, "parse_model", lambda d, ch, verbose=True: calls.append(d) or original(d, ch, verbose))
+    ours = ExtDetectionModel(path, verbose=False)
+    assert len(calls) == 1
+    assert [type(m).__name__ for m in ours.model] == [type(m).__name__ for m in theirs.model]
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+
+
+def test_our_yamls_use_our_builder(monkeypatch):
+    calls, original = [], ut.parse_model
+    monkeypatch.setattr(ut, "parse_model", lambda d, ch, verbose=True: calls.append(d) or original(d, ch, verbose))
+    ExtDetectionModel("hsd-n.yaml", verbose=False)
+    assert not calls
 
 
 def _cases():
