@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import ext
-from ext.cli import family_of
+from ext.models import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402

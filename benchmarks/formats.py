@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import ext
-from ext.cli import family_of
+from ext.models import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from runs import command_line, write_report  # noqa: E402

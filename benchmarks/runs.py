@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ext.cli import family_of
+from ext.models import family_of
 
 
 def train_or_reuse(cfg: str, args: dict, name: str) -> str:

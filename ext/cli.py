@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sys
 from difflib import get_close_matches
-from pathlib import Path
 
-from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, parse_key_value_pair
-from ultralytics.utils import DEFAULT_CFG_DICT, LOGGER
+from ultralytics.cfg import merge_equals_args
+from ultralytics.utils import LOGGER
 
-from .registry import check_choices, ext_defaults
+from .models.family import family_of
+from .registry import ext_defaults, parse_args
 
 MODES = ("train", "val", "predict", "export")
 DEFAULT_MODEL = {"train": "hsd-n.yaml"}
@@ -43,41 +43,6 @@ Examples:
   fdet cam model=best.pt source=path/to/images layer=13 imgsz=640 out=cam-maps
   fdet track model=best.pt source=path/to/frames tracker=bytetrack.yaml out=tracks classes=0
 """
-
-
-def family_of(model: str):
-    """Return the `Model` class (HSD, GJADet or Detector) for a model YAML or checkpoint path."""
-    from .models import GJADet, HSD, Detector
-
-    families = {"hsd": HSD, "gjadet": GJADet}
-    p = str(model)
-    if p.endswith((".yaml", ".yml")):
-        from .nn.tasks import load_model_yaml
-
-        return families.get(str(load_model_yaml(p).get("family", "")).lower(), Detector)
-    if p.endswith(".pt") and Path(p).is_file():
-        from ultralytics.nn.tasks import load_checkpoint
-
-        from .nn.tasks import GJADetModel, HSDModel
-
-        m = load_checkpoint(p)[0]
-        m = getattr(m, "student_model", m)
-        return HSD if isinstance(m, HSDModel) else GJADet if isinstance(m, GJADetModel) else Detector
-    return Detector
-
-
-def parse_args(argv: list[str]) -> dict:
-    """Parse `key=value` words into a dict, validated like Ultralytics' own (unknown keys and wrong types raise)."""
-    overrides = {}
-    for a in merge_equals_args(argv):
-        if "=" not in a:
-            raise SyntaxError(f"'{a}' is not a key=value argument. See 'fdet help'.")
-        k, v = parse_key_value_pair(a)
-        overrides[k] = v
-    check_dict_alignment(DEFAULT_CFG_DICT, overrides)
-    check_cfg(overrides)
-    check_choices(overrides)
-    return overrides
 
 
 def parse_args_or_exit(argv: list[str], prog: str) -> dict:

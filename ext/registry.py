@@ -9,6 +9,7 @@ pickle them by their `ext.*` import paths, so `YOLO("best.pt")` loads them once 
 from __future__ import annotations
 
 import ultralytics.cfg as ucfg
+from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, parse_key_value_pair
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, YAML
 
 from .paths import cfg_dir
@@ -55,3 +56,17 @@ def register() -> None:
         setattr(ucfg, name, frozenset(getattr(ucfg, name)) | keys)  # check_cfg reads these module globals
     ucfg.CFG_INT_MIN.update({"freeze_epochs": 0})
     register.done = True
+
+
+def parse_args(argv: list[str]) -> dict:
+    """Parse `key=value` words into a dict, validated like Ultralytics' own (unknown keys and wrong types raise)."""
+    overrides = {}
+    for a in merge_equals_args(argv):
+        if "=" not in a:
+            raise SyntaxError(f"'{a}' is not a key=value argument. See 'fdet help'.")
+        k, v = parse_key_value_pair(a)
+        overrides[k] = v
+    check_dict_alignment(DEFAULT_CFG_DICT, overrides)
+    check_cfg(overrides)
+    check_choices(overrides)
+    return overrides

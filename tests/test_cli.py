@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from ext.cli import family_of, main
+from ext.cli import main
+from ext.models import family_of
 
 
 def test_unknown_key_names_closest(capsys):

@@ -96,7 +96,7 @@ def entry_key(name: str, entry: dict) -> str:
 
 
 def _prepare_synthetic(name: str, entry: dict, out: Path) -> Path:
-    from .synthetic import GENERATORS, generate
+    from .generators import GENERATORS, generate
 
     gen = entry.get("generator", name)
     if gen not in GENERATORS:

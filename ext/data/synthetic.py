@@ -1,11 +1,11 @@
 """Synthetic railway inspection data sets written in Ultralytics' YOLO layout (plus COCO json).
 
-Two scene generators live beside this module: ``synth_fault`` (grey line-scan freight-car undercarriage with
-braking-system components in normal and fault states) and ``synth_crash`` (high-speed-camera crash-test frames with
-dense checkerboard ``point`` markers). This module holds what they share: per-image random generators, image
+Two scene generators live beside this module, collected by name in ``generators``: ``synth_fault`` (grey line-scan
+freight-car undercarriage with braking-system components in normal and fault states) and ``synth_crash``
+(high-speed-camera crash-test frames with dense checkerboard ``point`` markers). This module holds what they share: per-image random generators, image
 effects (lighting, sensor noise, motion blur, JPEG), the ``Box`` record and the writer of the output layout.
 
-Output layout of ``generate(name, out_dir, ...)``::
+Output layout of ``generators.generate(name, out_dir, ...)``::
 
     out_dir/images/{train,val}/000000.jpg      imgsz x imgsz pixels (square), JPEG
     out_dir/labels/{train,val}/000000.txt      one line per object: "class cx cy w h", normalised to 0..1
@@ -272,30 +272,3 @@ class SceneGenerator:
             "names": dict(enumerate(self.names)),
         })
         return {"yaml": str(yaml_path), "counts": counts}
-
-
-def generate(name: str, out_dir: str | Path, n_train: int, n_val: int, imgsz: int = 640, seed: int = 0,
-             **settings) -> dict:
-    """Write synthetic data set ``name`` ('fault-synth' or 'crash-synth') to ``out_dir``.
-
-    Args:
-        name: key of ``GENERATORS``.
-        out_dir: output folder (created; earlier images/labels/annotations in it are removed).
-        n_train, n_val: number of images per split.
-        imgsz: image side in pixels (square images).
-        seed: random seed; the same seed gives byte-identical images and labels.
-        **settings: generator settings overriding its defaults (see ``GENERATORS[name].defaults``).
-
-    Returns:
-        {'yaml': path of data.yaml, 'counts': {'train': {class_name: n}, 'val': {...}}}
-    """
-    if name not in GENERATORS:
-        raise KeyError(f"unknown generator '{name}'; available: {sorted(GENERATORS)}")
-    return GENERATORS[name](out_dir, n_train, n_val, imgsz=imgsz, seed=seed, **settings)
-
-
-# The scene modules import the helpers above, so they are imported last.
-from ext.data.synth_crash import CRASH_GENERATOR  # noqa: E402
-from ext.data.synth_fault import FAULT_GENERATOR  # noqa: E402
-
-GENERATORS: dict[str, SceneGenerator] = {g.name: g for g in (FAULT_GENERATOR, CRASH_GENERATOR)}

@@ -11,7 +11,7 @@ from ultralytics.utils.torch_utils import get_flops
 def model_row(label: str, weights: str, args: dict, extra: tuple[str, ...] | None = None) -> dict:
     """Validate `weights` on `args['data']`; return params, GFLOPs (at args['imgsz']), mAP50, mAP50-95 and the
     extra metrics the family's validator reports as `metrics.extra` (those named in `extra`, default all)."""
-    from ..cli import family_of
+    from .family import family_of
 
     model = family_of(weights)(weights)
     keep = {k: args[k] for k in ("data", "imgsz", "batch", "device", "workers") if k in args}

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from . import default_save_dir, load_model
+from .common import default_save_dir, load_model
 
 
 def valid_layers(net: torch.nn.Module) -> list[int]:

@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import default_save_dir, load_model
+from .common import default_save_dir, load_model
 
 COLUMNS = ("frame", "track_id", "class", "cx", "cy")
 

@@ -37,7 +37,7 @@ def test_checkpoint_has_hsd_defaults(hsd_tiny_run):
 
 
 def test_family_from_checkpoint(hsd_tiny_run):
-    from ext.cli import family_of
+    from ext.models import family_of
 
     assert family_of(str(hsd_tiny_run / "weights" / "best.pt")) is ext.HSD
 

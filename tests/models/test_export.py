@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from ext.cli import family_of
+from ext.models import family_of
 from ext.paths import cfg_dir
 
 ort = pytest.importorskip("onnxruntime")

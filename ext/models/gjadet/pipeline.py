@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...cli import parse_args
+from ...registry import parse_args
 from ..report import model_row, print_table, where
 from .model import GJADet
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 
-from ...cli import parse_args
+from ...registry import parse_args
 from ..report import model_row, print_table, where
 from .model import HSD
 
