@@ -12,12 +12,10 @@ import ultralytics.cfg as ucfg
 from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, parse_key_value_pair
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, YAML
 
+from .losses.names import CLS_LOSSES, IOU_LOSSES
 from .paths import cfg_dir
 
-CHOICES = {
-    "cls_loss": ("bce", "focal", "qfl", "eqlv2", "gjr"),
-    "iou_loss": ("iou", "giou", "diou", "ciou"),
-}
+CHOICES = {"cls_loss": CLS_LOSSES, "iou_loss": IOU_LOSSES}
 
 
 def ext_defaults() -> dict:
@@ -34,11 +32,18 @@ def _type_sets(defaults: dict) -> dict[str, set]:
     return sets
 
 
+def arg(args, name: str):
+    """The value of `name` in a run's arguments (a dict, or a namespace such as `model.args`), or its default
+    (Ultralytics' or ours, from `cfg/default.yaml`) when they lack it, e.g. a checkpoint from an older version."""
+    if isinstance(args, dict):
+        return args[name] if name in args else DEFAULT_CFG_DICT.get(name)
+    return getattr(args, name, DEFAULT_CFG_DICT.get(name))
+
+
 def check_choices(args) -> None:
     """Raise ValueError when a choice-valued argument (cls_loss, iou_loss) has a value outside its choices."""
-    get = args.get if isinstance(args, dict) else lambda k, d=None: getattr(args, k, d)
     for k, valid in CHOICES.items():
-        v = get(k)
+        v = args.get(k) if isinstance(args, dict) else getattr(args, k, None)  # absent: not given, nothing to check
         if v is not None and str(v).lower() not in valid:
             raise ValueError(f"'{k}={v}' is invalid. Valid '{k}' values are {', '.join(valid)}.")
 
@@ -58,14 +63,24 @@ def register() -> None:
     register.done = True
 
 
+def key_values(words: list[str], hint: str = "See 'fdet help'.") -> dict:
+    """`key=value` words into a dict of typed values (Ultralytics' own parsing: `a=1` -> 1, `b=[1,2]` -> [1, 2]).
+
+    Raises:
+        SyntaxError: a word that is not key=value (the message ends with `hint`).
+    """
+    out = {}
+    for a in merge_equals_args(words):
+        if "=" not in a:
+            raise SyntaxError(f"'{a}' is not a key=value argument. {hint}")
+        k, v = parse_key_value_pair(a)
+        out[k] = v
+    return out
+
+
 def parse_args(argv: list[str]) -> dict:
     """Parse `key=value` words into a dict, validated like Ultralytics' own (unknown keys and wrong types raise)."""
-    overrides = {}
-    for a in merge_equals_args(argv):
-        if "=" not in a:
-            raise SyntaxError(f"'{a}' is not a key=value argument. See 'fdet help'.")
-        k, v = parse_key_value_pair(a)
-        overrides[k] = v
+    overrides = key_values(argv)
     check_dict_alignment(DEFAULT_CFG_DICT, overrides)
     check_cfg(overrides)
     check_choices(overrides)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGE_DIRS = {"ext": REPO / "ext", "ext.cfg": REPO / "cfg"}
 
 
 def modules() -> dict[str, Path]:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER, YAML
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # ext/
-SOURCE_ROOT = PACKAGE_DIR.parent  # the repository root in a source checkout
+from ..paths import REPO_DIR, cfg_dir
+
 ENV_VAR = "EXT_DATASETS_DIR"
 DEFAULT_CACHE = Path("~/.cache/ext-datasets")
 FORMATS = ("synthetic", "yolo", "coco", "voc")
@@ -41,16 +41,12 @@ PREP_VERSION = 2  # bump when preparation changes, so old cache folders are not 
 
 
 def catalog_path() -> Path:
-    """The catalog file: ``datasets.yaml`` at the repository root in a source tree, else ``ext/cfg/datasets.yaml``."""
-    candidates = (
-        SOURCE_ROOT / "datasets.yaml",
-        PACKAGE_DIR / "cfg" / "datasets.yaml",
-        SOURCE_ROOT / "cfg" / "datasets.yaml",
-    )
-    for p in candidates:
-        if p.is_file():
-            return p
-    raise FileNotFoundError("datasets.yaml not found; looked in " + ", ".join(str(p) for p in candidates))
+    """The catalog file, `datasets.yaml` in the configuration folder (`ext.paths.cfg_dir`; in a source tree a link to
+    the repository root's, so that relative paths in it start from the root)."""
+    p = cfg_dir() / "datasets.yaml"
+    if not p.is_file():
+        raise FileNotFoundError(f"datasets.yaml not found in {p.parent}")
+    return p.resolve()
 
 
 def load_catalog(path: str | Path | None = None) -> dict:
@@ -72,8 +68,8 @@ def load_catalog(path: str | Path | None = None) -> dict:
 def cache_root(cache_dir: str | Path | None = None) -> Path:
     """Cache root from the argument, ``EXT_DATASETS_DIR`` or ``~/.cache/ext-datasets``; refuses the source tree."""
     root = Path(cache_dir or os.environ.get(ENV_VAR) or DEFAULT_CACHE).expanduser().resolve()
-    if (SOURCE_ROOT / ".git").exists() and (root == SOURCE_ROOT or SOURCE_ROOT in root.parents):
-        raise ValueError(f"data set cache {root} is inside the source tree {SOURCE_ROOT}; choose a folder outside it")
+    if (REPO_DIR / ".git").exists() and (root == REPO_DIR or REPO_DIR in root.parents):
+        raise ValueError(f"data set cache {root} is inside the source tree {REPO_DIR}; choose a folder outside it")
     return root
 
 

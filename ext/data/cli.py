@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 
-from ultralytics.cfg import merge_equals_args, parse_key_value_pair
+from ..registry import key_values
 
 SUBCOMMANDS = {
     "list": {"catalog"},
@@ -22,16 +22,12 @@ USAGE = """Usage:
 
 def _parse(sub: str, words: list[str]) -> dict:
     """key=value words -> dict; unknown or missing keys raise SyntaxError naming the valid ones."""
-    valid, out = SUBCOMMANDS[sub], {}
-    for w in merge_equals_args(words):
-        if "=" not in w:
-            raise SyntaxError(f"'{w}' is not a key=value argument.\n{USAGE}")
-        k, v = parse_key_value_pair(w)
+    valid, out = SUBCOMMANDS[sub], key_values(words, hint=f"\n{USAGE}")
+    for k in out:
         if k not in valid:
             close = get_close_matches(k, valid)
             raise SyntaxError(f"'{k}' is not a valid 'fdet data {sub}' key." + (f" Similar: {close}." if close else "")
                               + f" Valid: {sorted(valid)}")
-        out[k] = v
     if missing := REQUIRED.get(sub, set()) - set(out):
         raise SyntaxError(f"'fdet data {sub}' needs {sorted(missing)}.\n{USAGE}")
     return out

@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-CLS_LOSSES = ("bce", "focal", "qfl", "eqlv2", "gjr")
+from .names import CLS_LOSSES
 
 
 def _as_float(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,10 +6,11 @@ import torch
 from ultralytics.utils.loss import BboxLoss, E2ELoss, v8DetectionLoss
 from ultralytics.utils.metrics import bbox_iou
 
-from ..registry import check_choices
+from ..registry import arg, check_choices
 from .classification import build_cls_loss
+from .names import IOU_LOSSES
 
-IOU_FLAGS = {"iou": {}, "giou": {"GIoU": True}, "diou": {"DIoU": True}, "ciou": {"CIoU": True}}
+IOU_FLAGS = {n: {f"{n[0].upper()}IoU": True} if n != "iou" else {} for n in IOU_LOSSES}  # bbox_iou's flags
 
 
 class SelectableBboxLoss(BboxLoss):
@@ -47,10 +48,9 @@ class DetectionLoss(v8DetectionLoss):
     def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
         super().__init__(model, tal_topk, tal_topk2)
         h = self.hyp
-        get = h.get if isinstance(h, dict) else lambda k, d=None: getattr(h, k, d)
         check_choices(h)
-        self.cls_name, self.iou_name = str(get("cls_loss", "bce")).lower(), str(get("iou_loss", "ciou")).lower()
-        kw = {k: get(k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma") if get(k) is not None}
+        self.cls_name, self.iou_name = str(arg(h, "cls_loss")).lower(), str(arg(h, "iou_loss")).lower()
+        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma")}
         if self.cls_name != "bce":  # "bce" keeps Ultralytics' own nn.BCEWithLogitsLoss
             self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)

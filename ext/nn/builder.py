@@ -119,8 +119,10 @@ def parse_model(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential, 
     scale = _scale_of(d)
     names = {"nc": d["nc"]}
     act, default_act = d.get("activation"), Conv.default_act
-    if act:
-        Conv.default_act = eval(act, {"nn": nn, "torch": torch})  # e.g. "nn.ReLU()": the YAML is the user's own
+    if act:  # e.g. "nn.ReLU()"; under Ultralytics' restricted (safe) checkpoint loading, resolved without eval
+        safe = getattr(ut, "_SafeLoad", None)
+        restricted = safe is not None and safe.restricted()
+        Conv.default_act = safe.activation(act) if restricted else eval(act, {"nn": nn, "torch": torch})
     rows = d["backbone"] + d["head"]
     modern = any(r[2] in MODERN for r in rows)
     if verbose:

@@ -1,15 +1,14 @@
-"""`Detector`: an Ultralytics `Model` whose YAMLs build through our builder and whose `data` may be a catalog name."""
+"""`Detector`: an Ultralytics `Model` whose YAMLs build through our builder and whose `data` may be a catalog name
+(resolved by our trainer and validator, the one place each)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ultralytics.engine.model import Model
 from ultralytics.models.yolo.detect import DetectionPredictor
 from ultralytics.utils import DEFAULT_CFG_DICT, RANK
 
-from ...data import resolve_data
 from ...nn.tasks import ExtDetectionModel, load_model_yaml
 from .train import ExtTrainer
 from .val import ExtValidator
@@ -52,15 +51,3 @@ class Detector(Model):
         self.model.args = {**DEFAULT_CFG_DICT, **self.overrides}  # allows export straight from a YAML
         self.model.task = self.task
         self.model_name = cfg
-
-    def train(self, trainer=None, **kwargs: Any):
-        """Train like Ultralytics' `Model.train`; `data` may also be a name from `datasets.yaml`."""
-        if kwargs.get("data"):
-            kwargs["data"] = resolve_data(kwargs["data"])
-        return super().train(trainer=trainer, **kwargs)
-
-    def val(self, validator=None, **kwargs: Any):
-        """Validate like Ultralytics' `Model.val`; `data` may also be a name from `datasets.yaml`."""
-        if kwargs.get("data"):
-            kwargs["data"] = resolve_data(kwargs["data"])
-        return super().val(validator=validator, **kwargs)

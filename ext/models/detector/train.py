@@ -12,13 +12,13 @@ import torch
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import load_checkpoint
-from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER, RANK
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ...data import resolve_data
 from ...nn.pretrained import load_pretrained
 from ...nn.tasks import ExtDetectionModel, load_model_yaml
-from ...registry import check_choices
+from ...registry import arg, check_choices
 from .guard import (RESUME_STATE, GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
                     guard_epoch_start, load_resume_state, save_resume_state, use_epoch_shuffle)
 from .val import ExtValidator
@@ -82,7 +82,7 @@ class ExtTrainer(DetectionTrainer):
 
     def arg(self, name: str):
         """An argument of this run, or its default when a checkpoint from an older version lacks it (resume)."""
-        return getattr(self.args, name, DEFAULT_CFG_DICT.get(name))
+        return arg(self.args, name)
 
     def add_callback(self, event: str, callback):
         """Ultralytics' `add_callback`, but a callback already registered for the event is not added again: the DDP

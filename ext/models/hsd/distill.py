@@ -29,6 +29,7 @@ from ultralytics.nn.modules import Detect
 from ultralytics.nn.tasks import load_checkpoint
 
 from ...losses import kl_cls, ld_kl
+from ...registry import arg
 
 
 def load_teacher(path: str | Path) -> nn.Module:
@@ -88,9 +89,8 @@ class LDDistillationModel(DistillationModel):
 
     def _ld_args(self) -> tuple[float, float, float]:
         a = self.student_model.args
-        get = a.get if isinstance(a, dict) else lambda k, d=None: getattr(a, k, d)
-        scale = float(get("dfl", 1.5) or 0.0) / PAPER_FD_WEIGHT
-        return float(get("ld_weight", 0.25)) * scale, float(get("ld_T", 15.0)), float(get("ld_cls", 0.0))
+        scale = float(arg(a, "dfl") or 0.0) / PAPER_FD_WEIGHT
+        return float(arg(a, "ld_weight")) * scale, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
 
     def loss(self, batch: dict, preds=None):
         """Ultralytics' student + feature loss, with `ld_loss` appended (zero outside training)."""
