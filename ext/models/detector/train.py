@@ -1,10 +1,9 @@
-"""`ExtTrainer`: Ultralytics' `DetectionTrainer` building our model classes, with family defaults, a backbone
-freeze schedule (`freeze_epochs`), the classification loss's statistics carried through checkpoints, steps with a
-non-finite loss skipped (`nan_patience`) and an exact resume (`exact_resume`); see `guard.py` for the last two."""
+"""`ExtTrainer`: Ultralytics' `DetectionTrainer` building our model classes, with family defaults and the reliability
+units, each in its own file: non-finite steps skipped (`nonfinite.py`), exact resume (`exact_resume.py`), loss
+state and atomic checkpoints (`checkpoints.py`), the backbone freeze schedule (`freeze.py`)."""
 
 from __future__ import annotations
 
-import os
 from copy import copy
 from pathlib import Path
 
@@ -12,40 +11,18 @@ import torch
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import load_checkpoint
-from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
-from ultralytics.utils.torch_utils import unwrap_model
+from ultralytics.utils import DEFAULT_CFG, RANK
 
 from ...data import resolve_data
 from ...nn.pretrained import load_pretrained
 from ...nn.tasks import ExtDetectionModel, load_model_yaml
 from ...registry import arg, check_choices
-from .guard import (RESUME_STATE, GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
-                    guard_epoch_start, load_resume_state, save_resume_state, use_epoch_shuffle)
+from .checkpoints import attach_loss_state, restore_loss_state, save_atomically
+from .exact_resume import RESUME_STATE, epoch_shuffle_start, load_resume_state, save_resume_state, use_epoch_shuffle
+from .freeze import backbone_freeze_schedule
+from .nonfinite import (GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
+                        guard_epoch_start)
 from .val import ExtValidator
-
-
-def student(model):
-    """The trained network inside DDP / distillation wrappers."""
-    model = unwrap_model(model)
-    return getattr(model, "student_model", model)
-
-
-def backbone_freeze_schedule(trainer) -> None:
-    """Callback: backbone layers frozen while epoch < freeze_epochs, trainable afterwards (Ultralytics' own
-    `freeze` list stays frozen). Runs at each epoch start, so a resumed run lands in the right phase."""
-    n = int(getattr(trainer.args, "freeze_epochs", 0) or 0)
-    frozen = trainer.epoch < n
-    if not n or getattr(trainer, "_backbone_frozen", None) == frozen:
-        return
-    model = student(trainer.model)
-    prefixes = tuple(f"model.{i}." for i in range(len(model.yaml["backbone"])))
-    keep = tuple(getattr(trainer, "freeze_layer_names", ()))
-    for k, p in model.named_parameters():
-        if k.startswith(prefixes) and p.dtype.is_floating_point and not any(x in f"{k}" for x in keep):
-            p.requires_grad_(not frozen)
-    trainer._backbone_frozen = frozen
-    LOGGER.info(f"freeze_epochs={n}: backbone layers 0-{len(prefixes) - 1} {'frozen' if frozen else 'unfrozen'} "
-                f"from epoch {trainer.epoch + 1}")
 
 
 class ExtTrainer(DetectionTrainer):
@@ -56,11 +33,11 @@ class ExtTrainer(DetectionTrainer):
         validator_class: the validator used during and after training.
         defaults: family defaults for our (or Ultralytics') keys; the user's own arguments always win.
 
-    Reliability (`guard.py`): a training step whose loss is NaN or infinite is skipped (no gradients, no optimizer
-    step, no EMA update, model and loss buffers restored), counted in results.csv (`train/skipped_steps`) and
-    logged; `nan_patience` such steps in a row stop the run with `NonFiniteLossError`. With `exact_resume` (default)
-    a single-process run shuffles by (seed, epoch) and writes `weights/resume_state.pt` beside last.pt, so that
-    `resume=True` continues with the same losses as an uninterrupted run (CPU, or workers=0).
+    Reliability: a training step whose loss is NaN or infinite is skipped (no gradients, no optimizer step, no EMA
+    update, model and loss buffers restored), counted in results.csv (`train/skipped_steps`) and logged;
+    `nan_patience` such steps in a row stop the run with `NonFiniteLossError` (`nonfinite.py`). With `exact_resume`
+    (default) a single-process run shuffles by (seed, epoch) and writes `weights/resume_state.pt` beside last.pt, so
+    that `resume=True` continues with the same losses as an uninterrupted run (CPU, or workers=0; `exact_resume.py`).
     """
 
     model_class = ExtDetectionModel
@@ -76,6 +53,7 @@ class ExtTrainer(DetectionTrainer):
         self.nan_guard = NonFiniteGuard(self.arg("nan_patience"))
         self.add_callback("on_train_epoch_start", backbone_freeze_schedule)
         self.add_callback("on_train_epoch_start", guard_epoch_start)
+        self.add_callback("on_train_epoch_start", epoch_shuffle_start)
         self.add_callback("on_train_batch_start", guard_batch_start)
         self.add_callback("on_train_batch_end", guard_batch_end)
         self.add_callback("on_train_epoch_end", guard_epoch_end)
@@ -146,40 +124,20 @@ class ExtTrainer(DetectionTrainer):
                                     _callbacks=self.callbacks)
 
     def save_model(self):
-        """Ultralytics' checkpoint, with the loss's statistics (e.g. GJR's) attached to the saved model as
-        float64 arrays (`loss_state`), which survive the checkpoint's fp16 cast; with `exact_resume`, then
-        `weights/resume_state.pt` for the same epoch (`guard.save_resume_state`)."""
-        crit = getattr(student(self.model), "criterion", None)
-        if crit is not None and hasattr(crit, "state"):
-            student(self.ema.ema).loss_state = crit.state()
-        saved = self._save_atomically()
+        """Ultralytics' checkpoint with the loss's statistics, written atomically; with `exact_resume`, then
+        `weights/resume_state.pt` for the same epoch (`checkpoints.py`, `exact_resume.py`)."""
+        attach_loss_state(self)
+        saved = save_atomically(self, super().save_model)
         if saved and self.arg("exact_resume"):
             save_resume_state(self)
         return saved
 
-    def _save_atomically(self) -> bool:
-        """Ultralytics' `save_model`, writing last.pt / best.pt to `*.partial` files renamed into place only when
-        complete, so a run killed at any moment leaves the previous, loadable last.pt (Ultralytics writes in place)."""
-        final = self.last, self.best
-        self.last, self.best = (p.with_name(p.name + ".partial") for p in final)
-        try:
-            saved = super().save_model()
-        finally:
-            partial, (self.last, self.best) = (self.last, self.best), final
-        for tmp, dst in zip(partial, final):
-            if tmp.exists():
-                os.replace(tmp, dst)
-        return saved
-
     def resume_training(self, ckpt):
-        """Ultralytics' resume, then hand the saved loss statistics to the model for its next criterion and, with
-        `exact_resume`, restore `resume_state.pt` when it belongs to the checkpoint (`guard.load_resume_state`)."""
+        """Ultralytics' resume, then the saved loss statistics and, with `exact_resume`, `resume_state.pt` when it
+        belongs to the checkpoint."""
         super().resume_training(ckpt)
         if ckpt and self.resume:
-            state = getattr(student(ckpt.get("ema") or ckpt.get("model")), "loss_state", None)
-            if state:
-                student(self.model).loss_state = state
-                student(self.model).criterion = None  # rebuilt with the restored statistics on the next step
+            restore_loss_state(self, ckpt)
             if self.arg("exact_resume"):
                 load_resume_state(self, ckpt)
 

@@ -11,7 +11,7 @@ from ultralytics.utils import LOGGER, RANK
 
 from ...nn.tasks import GJADetModel
 from ..detector import ExtTrainer
-from ..detector.train import student
+from ..detector.checkpoints import student
 from .val import GJADetValidator
 
 
