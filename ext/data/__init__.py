@@ -5,7 +5,8 @@ data YAML prepared once in the cache; any existing YAML path or Ultralytics data
 """
 
 from .catalog import catalog_path, load_catalog, resolve_data
-from .convert import Summary, coco_to_yolo, voc_to_yolo, yolo_to_yolo
+from .convert import Summary, coco_to_yolo, yolo_to_yolo
+from .voc import voc_to_yolo
 from .generators import GENERATORS, generate
 
 __all__ = (

@@ -135,7 +135,7 @@ def _prepare_yolo(name: str, entry: dict, out: Path) -> Path:
 
 
 def _prepare_voc(name: str, entry: dict, out: Path) -> Path:
-    from .convert import collect_voc_names, voc_to_yolo
+    from .voc import collect_voc_names, voc_to_yolo
 
     src = _source(name, entry)
     ann, imgs = entry.get("annotations", "Annotations"), entry.get("images", "JPEGImages")

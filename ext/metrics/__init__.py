@@ -5,10 +5,9 @@ from ``DetectionValidator.update_metrics`` (see each class's docstring for the e
 """
 
 from .image_level import DEFAULT_THRESHOLDS, ImageLevelRates, image_level_rates
+from .coco_size import CocoSizeAP, coco_size_ap
 from .longtail import (
-    CocoSizeAP,
     class_groups,
-    coco_size_ap,
     full_class_ap,
     group_ap,
     per_class_table,

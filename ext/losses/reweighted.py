@@ -1,0 +1,181 @@
+"""Gradient-reweighted classification losses: EQLv2 and GJR (GJADet), on one base that keeps per-class gradient
+statistics in registered buffers (float32, shape [C]), all-reduced across DDP ranks. Calling convention as in
+`classification.py`: (logits [..., C], targets [..., C]) -> loss [..., C], float32."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from .elementwise import _as_float, _distributed_world, _no_autocast, quality_focal_element
+
+
+class GradientReweightedLoss(nn.Module):
+    """Per-class reweighting driven by accumulated positive/negative gradient statistics (EQLv2 / GJR).
+
+    Element loss ``e`` (BCE for EQLv2, quality focal for GJR) is multiplied by a per-element weight::
+
+        q_j   = 1 / (1 + exp(-gamma (r_j - mu)))          per class j
+        w     = (1 + alpha (1 - q_j)) * t + q_j * (1 - t)  positive weight on t, negative weight on 1 - t
+        loss  = w * e                                       [..., C], no reduction
+
+    After the loss is formed, and only when ``self.training`` and ``torch.is_grad_enabled()``, the
+    statistics are updated with the detached weight and g = |sigmoid(z) - t|::
+
+        pos_grad_j += sum(g * t * w),  neg_grad_j += sum(g * (1 - t) * w),  ratio_j = pos_j / (neg_j + 1e-10)
+
+    ``ratio`` starts at 100, so q ~= 1 and the first step is the un-weighted element loss. A class that has
+    collected no gradient at all after an update gets ratio 0 (as in EQLv2 and the GJADet code).
+
+    Dense one-stage design (``fg_only=True``, the default): in an Ultralytics head the class scores also
+    carry background, and thousands of background anchors would make every class's negative-gradient
+    share dominate, pushing every negative weight q_j to 0 (the EQLv2 collapse on one-stage detectors).
+    So an anchor (a row over the last dim) is foreground when ``targets.amax(-1) > 0``; statistics are
+    accumulated over foreground rows only and the weights are applied to foreground rows only; background
+    rows keep the plain element loss (weight 1). ``fg_only=False`` reweights and counts every anchor (the
+    public-code behaviour transplanted to a head without objectness; kept for the ablation).
+
+    Buffers (float32, shape [C], in state_dict, moved by ``.to``): ``pos_grad``, ``neg_grad``, ``ratio``.
+    Under torch.distributed with world size > 1 the per-step increments are all-reduced (SUM) before being
+    added, so every rank holds identical statistics; every rank must then call the loss in lock-step. No
+    host-device synchronisation happens per step.
+    """
+
+    INIT_RATIO = 100.0
+    EPS = 1e-10
+
+    def __init__(self, nc: int, gamma: float, mu: float, alpha: float, fg_only: bool = True):
+        """Create the statistics buffers for ``nc`` classes and store the reweighting hyper-parameters."""
+        super().__init__()
+        if nc < 1:
+            raise ValueError(f"nc must be >= 1, got {nc}")
+        self.nc = int(nc)
+        self.gamma = float(gamma)
+        self.mu = float(mu)
+        self.alpha = float(alpha)
+        self.fg_only = bool(fg_only)
+        self.register_buffer("pos_grad", torch.zeros(self.nc, dtype=torch.float32))
+        self.register_buffer("neg_grad", torch.zeros(self.nc, dtype=torch.float32))
+        self.register_buffer("ratio", torch.full((self.nc,), self.INIT_RATIO, dtype=torch.float32))
+
+    def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Un-weighted element loss, [..., C] float32 -> [..., C] float32 (defined by subclasses)."""
+        raise NotImplementedError
+
+    @property
+    def gradient_ratio(self) -> torch.Tensor:
+        """Current per-class ratio r = pos_grad / (neg_grad + 1e-10), a detached copy, shape [C]."""
+        return self.ratio.detach().clone()
+
+    def class_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class (positive weight, negative weight), each [C] float32, from the current ratio."""
+        q = torch.sigmoid(self.gamma * (self.ratio - self.mu))
+        return 1 + self.alpha * (1 - q), q
+
+    def reset_statistics(self) -> None:
+        """Zero the gradient sums and set the ratio back to its initial value (100)."""
+        self.pos_grad.zero_()
+        self.neg_grad.zero_()
+        self.ratio.fill_(self.INIT_RATIO)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Reweighted element-wise loss.
+
+        Args:
+            logits: [..., C] class logits (any float dtype).
+            targets: [..., C] soft targets in [0, 1]; all-zero rows are background.
+
+        Returns:
+            [..., C] float32 element-wise loss (no reduction).
+        """
+        if logits.shape[-1] != self.nc:
+            raise ValueError(f"expected {self.nc} classes in the last dim, got shape {tuple(logits.shape)}")
+        if self.ratio.device != logits.device:  # follow the data if the caller forgot .to(device)
+            self.to(logits.device)
+        with _no_autocast(logits):
+            z, t = _as_float(logits, targets)
+            pos_w, neg_w = self.class_weights()
+            w = pos_w * t + neg_w * (1 - t)  # [..., C]
+            if self.fg_only:
+                fg = (t.amax(-1, keepdim=True) > 0).float()  # [..., 1]
+                w = fg * w + (1 - fg)  # background rows: weight 1
+            else:
+                fg = None
+            loss = w * self.element_loss(z, t)
+            if self.training and torch.is_grad_enabled():
+                self._update_statistics(z.detach(), t, w.detach(), fg)
+        return loss
+
+    @torch.no_grad()
+    def _update_statistics(
+        self, logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, fg: torch.Tensor | None
+    ) -> None:
+        """Add this step's weighted gradient sums (all-reduced across ranks) and refresh the ratio.
+
+        Args:
+            logits: [..., C] float32 detached logits.
+            targets: [..., C] float32 targets.
+            weights: [..., C] float32 detached weights used in the loss.
+            fg: [..., 1] float32 foreground mask, or None to count every anchor.
+        """
+        gw = (logits.sigmoid() - targets).abs() * weights
+        if fg is not None:
+            gw = gw * fg
+        pos = (gw * targets).reshape(-1, self.nc).sum(0)
+        neg = (gw * (1 - targets)).reshape(-1, self.nc).sum(0)
+        increments = torch.stack((pos, neg))  # [2, C]
+        if _distributed_world():
+            dist.all_reduce(increments, op=dist.ReduceOp.SUM)
+        self.pos_grad.add_(increments[0])
+        self.neg_grad.add_(increments[1])
+        self.ratio.copy_(self.pos_grad / (self.neg_grad + self.EPS))
+
+    def extra_repr(self) -> str:
+        """Hyper-parameters for print(module)."""
+        return f"nc={self.nc}, gamma={self.gamma}, mu={self.mu}, alpha={self.alpha}, fg_only={self.fg_only}"
+
+
+class EQLv2Loss(GradientReweightedLoss):
+    """EQLv2 (Tan et al. 2021) on sigmoid BCE: loss = w * BCE(z, t), [..., C] -> [..., C] float32.
+
+    Same statistics and weights as :class:`GJRLoss` (see :class:`GradientReweightedLoss`, including the
+    foreground-only default for dense one-stage heads), without the |t - p|^beta factor.
+    """
+
+    def __init__(self, nc: int, gamma: float = 12.0, mu: float = 0.8, alpha: float = 4.0, fg_only: bool = True):
+        """EQLv2 with the paper's defaults gamma=12, mu=0.8, alpha=4."""
+        super().__init__(nc, gamma=gamma, mu=mu, alpha=alpha, fg_only=fg_only)
+
+    def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """BCE with logits, [..., C] -> [..., C]."""
+        return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+
+
+class GJRLoss(GradientReweightedLoss):
+    """GJR, the GJADet classification loss: w * BCE(z, t) * |t - sigmoid(z)|^beta, [..., C] -> [..., C].
+
+    Quality focal element loss reweighted per class by gradient statistics (see
+    :class:`GradientReweightedLoss`). Defaults follow the GJADet training script: gamma=5, mu=0.8,
+    alpha=4, beta=2. By default (``fg_only=True``) only foreground anchors (target row with any positive
+    value) are reweighted and counted; background anchors keep the plain quality focal loss. The ratio
+    starts at 100, so the first call equals :class:`QualityFocalLoss`. Differences from the public code:
+    buffers follow the module's device, increments are all-reduced across ranks, statistics live in
+    state_dict (restored on resume).
+    """
+
+    def __init__(
+        self, nc: int, gamma: float = 5.0, mu: float = 0.8, alpha: float = 4.0, beta: float = 2.0, fg_only: bool = True
+    ):
+        """GJR for ``nc`` classes."""
+        super().__init__(nc, gamma=gamma, mu=mu, alpha=alpha, fg_only=fg_only)
+        self.beta = float(beta)
+
+    def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Quality focal term, [..., C] -> [..., C]."""
+        return quality_focal_element(logits, targets, self.beta)
+
+    def extra_repr(self) -> str:
+        """Hyper-parameters for print(module)."""
+        return f"{super().extra_repr()}, beta={self.beta}"
