@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pytest
 import torch
 from ultralytics import YOLO
 
@@ -22,12 +23,25 @@ def test_run_folder(hsd_tiny_run):
 
 
 def test_best_loads_through_yolo_and_predicts(hsd_tiny_run, fault_tiny):
+    """`YOLO(best.pt)` loads our model; its top prediction is the top of the raw head output on the same input
+    (the 64 px grey image needs no letterbox: RGB / 255, CHW), box and score."""
     model = YOLO(str(hsd_tiny_run / "weights" / "best.pt"))
     assert isinstance(model.model, HSDModel)
     assert model.names[0] == "brake_shoe_key"
     img = np.full((64, 64, 3), 128, np.uint8)
-    res = model.predict(img, imgsz=64, conf=0.0, device="cpu", verbose=False)
-    assert len(res) == 1 and res[0].boxes.xyxy.shape[-1] == 4
+    res = model.predict(img, imgsz=64, conf=0.0, device="cpu", verbose=False)[0]
+    net = model.predictor.model.model.float().eval()
+    x = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        raw = net(x)[0][0]  # (4 + nc, A): xywh in pixels, class scores
+    score, cls = raw[4:].max(0)
+    best = int(score.argmax())
+    cx, cy, w, h = raw[:4, best].tolist()
+    assert len(res.boxes) > 0
+    assert float(res.boxes.conf[0]) == pytest.approx(float(score[best]), abs=1e-4)
+    assert int(res.boxes.cls[0]) == int(cls[best])
+    expected = np.clip([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 0, 64)  # results clip boxes to the image
+    assert res.boxes.xyxy[0].tolist() == pytest.approx(expected.tolist(), abs=1e-2)
 
 
 def test_checkpoint_has_hsd_defaults(hsd_tiny_run):
@@ -65,8 +79,8 @@ def test_fdet_export_and_predict_onnx(hsd_tiny_run, tmp_path):
     import cv2
 
     cv2.imwrite(str(img), np.full((64, 64, 3), 100, np.uint8))
-    pt = YOLO(str(best)).predict(str(img), imgsz=64, conf=0.001, device="cpu", verbose=False)[0]
-    ox = YOLO(str(onnx), task="detect").predict(str(img), imgsz=64, conf=0.001, device="cpu", verbose=False)[0]
-    assert len(pt.boxes) == len(ox.boxes)
-    if len(pt.boxes):
-        assert np.abs(pt.boxes.xyxy.numpy() - ox.boxes.xyxy.numpy()).max() < 1e-2
+    pt = YOLO(str(best)).predict(str(img), imgsz=64, conf=0.0, device="cpu", verbose=False)[0]
+    ox = YOLO(str(onnx), task="detect").predict(str(img), imgsz=64, conf=0.0, device="cpu", verbose=False)[0]
+    assert len(pt.boxes) == len(ox.boxes) > 0  # conf=0: every image has boxes, none is skipped
+    assert np.abs(pt.boxes.conf.numpy()[:10] - ox.boxes.conf.numpy()[:10]).max() < 1e-4
+    assert np.abs(pt.boxes.xyxy.numpy()[0] - ox.boxes.xyxy.numpy()[0]).max() < 1e-2

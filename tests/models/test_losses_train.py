@@ -67,3 +67,30 @@ def test_each_gradient_reweighted_loss_has_its_own_gamma(overrides, name, gamma)
     model.args = get_cfg(overrides=overrides)
     crit = DetectionLoss(model)
     assert type(crit.bce).__name__ == name and crit.bce.gamma == gamma
+
+
+@pytest.mark.parametrize("iou_loss", ["iou", "giou", "diou", "ciou"])
+def test_iou_term_equals_torchvision(iou_loss):
+    """The box term of each `iou_loss` is the target-score-weighted mean of torchvision's loss of that name over the
+    foreground anchors (an independent implementation of IoU, GIoU, DIoU and CIoU)."""
+    from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
+
+    from ext.losses.detection import SelectableBboxLoss
+    from torchvision.ops import box_iou
+
+    g = torch.Generator().manual_seed(0)
+    a = 12
+    xy = torch.rand(1, a, 2, generator=g) * 40
+    pred = torch.cat([xy, xy + 4 + torch.rand(1, a, 2, generator=g) * 20], -1).double()
+    xy2 = xy + torch.randn(1, a, 2, generator=g) * 3
+    target = torch.cat([xy2, xy2 + 4 + torch.rand(1, a, 2, generator=g) * 20], -1).double()
+    scores = torch.rand(1, a, 3, generator=g).double()
+    fg = torch.rand(1, a, generator=g) > 0.3
+    total = scores.sum()
+    loss = SelectableBboxLoss(reg_max=16, iou=iou_loss)
+    anchors = torch.full((a, 2), 20.0).double()
+    got, _ = loss(torch.zeros(1, a, 64).double(), pred, anchors, target, scores, total, fg, torch.tensor([64, 64]), 8)
+    p, t, w = pred[fg], target[fg], scores[fg].sum(-1)
+    ref = {"iou": lambda p, t: 1 - box_iou(p, t).diagonal(), "giou": generalized_box_iou_loss,
+           "diou": distance_box_iou_loss, "ciou": complete_box_iou_loss}[iou_loss](p, t)
+    assert float(got) == pytest.approx(float((ref * w).sum() / total), rel=1e-6)

@@ -6,21 +6,39 @@ import csv
 import math
 
 import numpy as np
+import pytest
 import torch
 
 import ext
 
 
-def test_hsd_image_level_rates(hsd_tiny_run, tmp_path):
+def test_hsd_image_level_rates(hsd_tiny_run, fault_tiny, tmp_path):
+    """FDR / MDR per threshold against an independent count: each val image's top score from `predict`, its labels
+    from the label file (FDR: no object but a box at >= t; MDR: objects but none; fractions of all images)."""
+    from pathlib import Path
+
+    from ultralytics.utils import YAML
+
     model = ext.HSD(str(hsd_tiny_run / "weights" / "best.pt"))
     metrics = model.val(data="fault-synth-tiny", imgsz=64, batch=4, device="cpu", plots=False,
                         project=str(tmp_path), name="v", exist_ok=True)
     extra = metrics.extra
-    for t in ("0.5", "0.7", "0.9"):
+    d = YAML.load(fault_tiny)
+    images = sorted((Path(d["path"]) / d["val"]).iterdir())
+    has_gt = np.array([bool((Path(d["path"]) / "labels" / "val" / f"{i.stem}.txt").read_text().strip()) for i in images])
+    top = np.array([float(r.boxes.conf.max()) if len(r.boxes) else -1.0 for r in
+                    ext.HSD(str(hsd_tiny_run / "weights" / "best.pt")).predict([str(i) for i in images], imgsz=64,
+                                                                                 conf=0.001, device="cpu",
+                                                                                 verbose=False)])
+    for t in (0.5, 0.7, 0.9):
+        if np.abs(top - t).min() < 1e-3:  # a top score on the threshold may round either way
+            continue
+        assert extra[f"FDR@{t}"] == pytest.approx(float(np.mean(~has_gt & (top >= t))), abs=1e-3)
+        assert extra[f"MDR@{t}"] == pytest.approx(float(np.mean(has_gt & (top < t))), abs=1e-3)
         assert math.isclose(extra[f"CDR@{t}"], 1 - extra[f"FDR@{t}"] - extra[f"MDR@{t}"], abs_tol=1e-3)
     rows = list(csv.DictReader(open(tmp_path / "v" / "image_level.csv")))
     assert [float(r["threshold"]) for r in rows] == [0.5, 0.6, 0.7, 0.8, 0.9]
-    assert all(int(r["images"]) == 4 for r in rows)
+    assert all(int(r["images"]) == len(images) == 4 for r in rows)
 
 
 def test_gjadet_longtail_gjr_log_and_resume(tmp_path, crash_tiny, tiny, interrupted_run):
