@@ -20,9 +20,16 @@ from ultralytics.utils.torch_utils import unwrap_model
 RESUME_STATE = "resume_state.pt"  # beside last.pt; not 'last*.pt', which Ultralytics' get_latest_run() would pick
 
 
+def batch_source(loader):
+    """The sampler that a loader's batches are drawn from: InfiniteDataLoader -> _RepeatSampler -> BatchSampler ->
+    sampler (None when the chain is not that)."""
+    batches = getattr(loader.batch_sampler, "sampler", None)
+    return batches.sampler if isinstance(batches, BatchSampler) else None
+
+
 def epoch_shuffle_start(trainer) -> None:
     """Callback (epoch start): set the epoch of the single-process (seed, epoch) shuffle (`use_epoch_shuffle`)."""
-    sampler = getattr(trainer.train_loader, "sampler", None)
+    sampler = batch_source(trainer.train_loader)
     if RANK == -1 and isinstance(sampler, DistributedSampler):
         sampler.set_epoch(trainer.epoch)
 
@@ -32,15 +39,13 @@ def use_epoch_shuffle(loader, seed: int):
 
     Ultralytics' single-process loader draws each epoch's order from one generator that runs on from the first
     epoch (and that also seeds its iterators), so a resumed run, with a fresh generator, sees other orders. Here the
-    loader's `RandomSampler` becomes a one-replica `DistributedSampler(seed=seed)`, set to the epoch by
-    `guard_epoch_start` before the epoch's first batch is drawn. Other samplers (rect, DDP) are left alone.
+    batch sampler draws from a one-replica `DistributedSampler(seed=seed)` instead of the loader's `RandomSampler`,
+    set to the epoch by `epoch_shuffle_start` before the epoch's first batch is drawn (the loader itself is not
+    touched: its batches come from its batch sampler). Other samplers (rect, DDP) are left alone.
     """
-    batches = getattr(loader.batch_sampler, "sampler", None)  # InfiniteDataLoader: _RepeatSampler -> BatchSampler
-    shuffled = isinstance(loader.sampler, RandomSampler)
-    if shuffled and isinstance(batches, BatchSampler) and batches.sampler is loader.sampler:
-        sampler = DistributedSampler(loader.dataset, num_replicas=1, rank=0, shuffle=True, seed=int(seed))
-        batches.sampler = sampler
-        object.__setattr__(loader, "sampler", sampler)  # DataLoader forbids setting it after __init__
+    if isinstance(batch_source(loader), RandomSampler):
+        loader.batch_sampler.sampler.sampler = DistributedSampler(loader.dataset, num_replicas=1, rank=0,
+                                                                  shuffle=True, seed=int(seed))
     return loader
 
 
