@@ -15,7 +15,6 @@ every seed, so a run cut short still reports.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import command_line, train_or_reuse, write_report  # noqa: E402
+from runs import command_line, train_or_reuse, training_parser, write_report  # noqa: E402
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 ROWS = [  # label, model, extra training arguments
@@ -56,16 +55,8 @@ def evaluate(best: str, args: dict) -> tuple[list[float], dict[str, float]]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="crash-synth")
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--batch", type=int, default=8)
+    ap = training_parser(__doc__.splitlines()[0], data="crash-synth", epochs=30, batch=8, project=None)
     ap.add_argument("--nbs", type=int, default=None, help="nominal batch size (default: --batch, a step per batch)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--project", default=None, help="default runs/bench-gjadet-<data>")
-    ap.add_argument("--out", default=None)
     ap.add_argument("--variants", action="store_true", help="also run the GJR variants (VARIANTS) after the rows")
     a = ap.parse_args(argv)
     rows = ROWS + VARIANTS if a.variants else ROWS

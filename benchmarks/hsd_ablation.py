@@ -13,7 +13,6 @@ the image-level CDR at score 0.5). Latency: ONNX Runtime CPU, batch 1, 640 px, m
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import command_line, train_or_reuse, write_report  # noqa: E402
+from runs import command_line, train_or_reuse, training_parser, write_report  # noqa: E402
 
 STUDENT = "hsd-n.yaml"
 TEACHER = "hsd-teacher-n.yaml"
@@ -49,15 +48,8 @@ def evaluate(best: str, args: dict) -> tuple[float, float]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="rail-tracks")
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--project", default="runs/bench-hsd")
-    ap.add_argument("--out", default=None, help="default docs/hsd_benchmark_<data>.md")
+    ap = training_parser(__doc__.splitlines()[0], data="rail-tracks", epochs=60, batch=16, project="runs/bench-hsd",
+                         out_help="default docs/hsd_benchmark_<data>.md")
     ap.add_argument("--teacher", default=TEACHER, help="teacher YAML, e.g. hsd-teacher-s.yaml for a stronger one")
     ap.add_argument("--teacher-epochs", type=int, default=None, help="teacher trained longer (default: --epochs)")
     ap.add_argument("--ld-weight", type=float, default=0.25)

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
 
 from ext.models import family_of
+
+
+def training_parser(description: str, *, data: str, epochs: int, batch: int, project: str | None,
+                    out_help: str | None = None) -> argparse.ArgumentParser:
+    """The arguments every training benchmark takes: --data --epochs --imgsz (320) --batch --seeds (0 1 2)
+    --device (cpu) --project --out, with the script's own defaults."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", default=data)
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--project", default=project, help=None if project else "default runs/bench-<script>-<data>")
+    ap.add_argument("--out", default=None, help=out_help)
+    return ap
 
 
 def train_or_reuse(cfg: str, args: dict, name: str) -> str:

@@ -14,7 +14,6 @@ CDR at score 0.5). The table is rewritten after every seed, so a run cut short s
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ import ext
 from ext.nn.tasks import load_model_yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, train_or_reuse, write_report  # noqa: E402
+from runs import command_line, train_or_reuse, training_parser, write_report  # noqa: E402
 
 FAMILIES = [("HSD student", "hsd-n.yaml"), ("HSD teacher", "hsd-teacher-n.yaml"), ("GJADet", "gjadet-n.yaml")]
 UNIFORM, PRIOR, DIRECT = {"dfl_prior": 0.0}, {}, {}  # training keys of the three variants
@@ -72,15 +71,8 @@ def evaluate(best: str, args: dict) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="rail-tracks")
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--imgsz", type=int, default=320)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--project", default="runs/bench-small")
-    ap.add_argument("--out", default=None, help="default docs/small_targets_<data>.md")
+    ap = training_parser(__doc__.splitlines()[0], data="rail-tracks", epochs=60, batch=16,
+                         project="runs/bench-small", out_help="default docs/small_targets_<data>.md")
     ap.add_argument("--rows", nargs="+", default=None, help="only these row labels (opt-in rows too)")
     a = ap.parse_args(argv)
     a.out = a.out or f"docs/small_targets_{Path(a.data).stem}.md"

@@ -1,0 +1,34 @@
+"""The small-targets benchmark's rows: what each trains (model file, training keys, run name) and its table (the
+training itself is benchmarked, not tested)."""
+
+import pytest
+from ultralytics.utils import YAML
+
+import small_targets
+
+
+def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(small_targets, "train_or_reuse",
+                        lambda cfg, args, name: calls.append((cfg, args, name)) or name)
+    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
+        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1, "Sleepers": 0.3}, "names": ["Clips", "Sleepers"]})
+    out = tmp_path / "t.md"
+    rows = ["HSD student, 16 bins, uniform", "HSD student, 16 bins, prior", "GJADet, reg_max 1, end2end",
+            "YOLO11n + prior"]
+    small_targets.main(["--rows", *rows, "--seeds", "3", "--project", str(tmp_path / "p"), "--out", str(out)])
+    (u_cfg, u_args, u_name), (p_cfg, p_args, p_name), (e_cfg, _, e_name), (y_cfg, y_args, _) = calls
+    assert (u_cfg, u_args["dfl_prior"], u_name) == ("hsd-n.yaml", 0.0, "HSDstudent_16bins_uniform-s3")
+    assert p_cfg == "hsd-n.yaml" and "dfl_prior" not in p_args and p_args["seed"] == 3  # the YAML's own 2.0
+    d = YAML.load(e_cfg)  # a YAML written with the overrides, scale kept
+    assert (d["reg_max"], d["end2end"], d["scale"], d["family"]) == (1, True, "n", "gjadet")
+    assert e_name == "GJADet_reg_max1_end2end-s3"
+    assert y_cfg == "yolo11n.yaml" and y_args["dfl_prior"] == 2.0
+    text = out.read_text()
+    assert "| HSD student, 16 bins, uniform | 0.200 ± 0.000 | 0.100 (0.100) | 0.300 (0.300) | 0.50 | 0.200 | 1 |" in text
+
+
+def test_unknown_row_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        small_targets.main(["--rows", "HSD studnet, 16 bins, prior"])
+    assert "unknown rows" in capsys.readouterr().err
