@@ -2,8 +2,9 @@
 
 Two scene generators live beside this module, collected by name in ``generators``: ``synth_fault`` (grey line-scan
 freight-car undercarriage with braking-system components in normal and fault states) and ``synth_crash``
-(high-speed-camera crash-test frames with dense checkerboard ``point`` markers). This module holds what they share: per-image random generators, image
-effects (lighting, sensor noise, motion blur, JPEG), the ``Box`` record and the writer of the output layout.
+(high-speed-camera crash-test frames with dense checkerboard ``point`` markers). This module holds what they
+share: per-image random generators, image effects (lighting, sensor noise, motion blur, JPEG), the ``Box`` record
+and the writer of the output layout.
 
 Output layout of ``generators.generate(name, out_dir, ...)``::
 

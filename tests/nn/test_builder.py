@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 
 import pytest
 import torch
 import ultralytics.nn.tasks as ut
-from ultralytics.nn.tasks import DetectionModel
+from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
-from ext.nn.tasks import ExtDetectionModel, load_model_yaml
+from ext.nn.tasks import ExtDetectionModel, load_model_yaml, our_builder
 from ext.paths import models_dir
 
 OUR_YAMLS = sorted(models_dir().glob("*.yaml"))
@@ -39,18 +40,31 @@ DETECT = {"Detect", "v10Detect"}
 
 @pytest.mark.parametrize("rel", _ultralytics_detection_yamls())
 def test_every_ultralytics_detection_yaml_builds_as_in_ultralytics(rel, monkeypatch):
-    """Each is built by Ultralytics' own parse_model, untouched (called once, with the same dict), into the same
-    layers and parameter count as Ultralytics' DetectionModel."""
+    """Inside `our_builder` (what `ExtDetectionModel` builds under), each is built by Ultralytics' own parse_model,
+    untouched (called once, with the dict as loaded), into the same layers, parameter count and save list."""
     import ultralytics
 
-    path = str(Path(ultralytics.__file__).parent / "cfg" / "models" / rel)
-    theirs = DetectionModel(path, verbose=False)
+    d = yaml_model_load(str(Path(ultralytics.__file__).parent / "cfg" / "models" / rel))
+    theirs, theirs_save = ut.parse_model(deepcopy(d), 3, verbose=False)
     calls, original = [], ut.parse_model
-    monkeypatch.setattr(ut, "parse_model", lambda d, ch, verbose=True: calls.append(d) or original(d, ch, verbose))
-    ours = ExtDetectionModel(path, verbose=False)
-    assert len(calls) == 1
-    assert [type(m).__name__ for m in ours.model] == [type(m).__name__ for m in theirs.model]
+
+    def spy(d, ch, verbose=True):
+        calls.append(deepcopy(d))
+        return original(d, ch, verbose)
+
+    monkeypatch.setattr(ut, "parse_model", spy)
+    with our_builder():
+        ours, ours_save = ut.parse_model(deepcopy(d), 3, verbose=False)
+    assert calls == [d] and ours_save == theirs_save
+    assert [type(m).__name__ for m in ours] == [type(m).__name__ for m in theirs]
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+
+
+def test_yolov10_builds_through_ext():
+    """The case that failed when every YAML went through our builder (v10Detect's arguments)."""
+    theirs, ours = DetectionModel("yolov10n.yaml", verbose=False), ExtDetectionModel("yolov10n.yaml", verbose=False)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    assert type(ours.model[-1]).__name__ == "v10Detect"
 
 
 def test_our_yamls_use_our_builder(monkeypatch):
