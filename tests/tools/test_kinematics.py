@@ -1,0 +1,58 @@
+"""Kinematics on known curves: derivatives of an analytic motion, the scale from two known points, distances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ext.tools.kinematics import distance, kinematics, scale_from_reference
+
+
+def test_derivatives_of_a_known_motion():
+    """x(t) = 500 t - 2000 t^2 mm (a constant 4000 mm/s^2 deceleration), y(t) = 20 sin(2 pi 5 t) mm, at 1000 fps,
+    0.5 mm per pixel: velocity and acceleration match the analytic ones."""
+    fps, scale = 1000.0, 0.5
+    t = np.arange(200) / fps
+    x, y = 500 * t - 2000 * t**2, 20 * np.sin(2 * np.pi * 5 * t)
+    k = kinematics(np.stack([x, y], 1) / scale, fps, scale, window=11, polyorder=3)
+    assert np.allclose(k.t, t)
+    assert np.allclose(k.displacement[:, 0], x - x[0], atol=1e-6)
+    assert np.allclose(k.velocity[:, 0], 500 - 4000 * t, atol=1e-6)
+    assert np.allclose(k.acceleration[:, 0], -4000, atol=1e-4)
+    vy = 20 * 2 * np.pi * 5 * np.cos(2 * np.pi * 5 * t)
+    assert np.abs(k.velocity[:, 1] - vy).max() < 1e-3 * np.abs(vy).max()
+    peak, when = k.peak_deceleration()
+    assert peak == pytest.approx(np.hypot(4000, 20 * (2 * np.pi * 5) ** 2), rel=1e-2) and 0 <= when <= t[-1]
+
+
+def test_smoothing_reduces_noise_on_velocity():
+    rng = np.random.default_rng(0)
+    fps = 500.0
+    t = np.arange(300) / fps
+    clean = np.stack([1000 * t, np.zeros_like(t)], 1)
+    noisy = clean + rng.normal(0, 0.2, clean.shape)  # 0.2 px of centre noise
+    short, long = kinematics(noisy, fps, 1.0, window=5), kinematics(noisy, fps, 1.0, window=31)
+    err = [np.abs(k.velocity[20:-20, 0] - 1000).std() for k in (short, long)]
+    assert err[1] < err[0] / 3
+
+
+def test_scale_from_two_points_per_frame():
+    a = np.array([[10.0, 10.0], [10.0, 10.0], [np.nan, np.nan]])
+    b = np.array([[110.0, 10.0], [10.0, 60.0], [0.0, 0.0]])
+    s = scale_from_reference(a, b, 250.0)
+    assert s[:2].tolist() == [2.5, 5.0] and np.isnan(s[2])
+    assert distance(a[:2], b[:2]).tolist() == [100.0, 50.0]
+    with pytest.raises(ValueError, match="ref_mm"):
+        scale_from_reference(a, b, 0.0)
+
+
+def test_per_frame_scale_and_bad_input():
+    xy = np.stack([np.arange(20.0), np.zeros(20)], 1)
+    k = kinematics(xy, 100.0, np.linspace(1.0, 2.0, 20), window=5)
+    assert k.position[:, 0] == pytest.approx(np.arange(20.0) * np.linspace(1.0, 2.0, 20), abs=1e-6)
+    with pytest.raises(ValueError, match="fps"):
+        kinematics(xy, 0.0, 1.0)
+    with pytest.raises(ValueError, match="gaps"):
+        kinematics(np.array([[0.0, 0.0], [np.nan, 1.0]] * 5), 100.0, 1.0)
+    with pytest.raises(ValueError, match="too short"):
+        kinematics(xy[:3], 100.0, 1.0, window=9)
