@@ -64,3 +64,31 @@ def test_onnx_parity(cfg, dynamic, tmp_path, monkeypatch):
         out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
         assert out.shape == ref.shape
         assert _max_diff(out, ref, max(h, w)) < 1e-4, (cfg, b, h, w)
+
+
+@pytest.mark.parametrize("reg_max", [16, 1])
+def test_end2end_hsd_exports_nms_free(reg_max, tmp_path, monkeypatch):
+    """HKH with `end2end: True` (and with direct regression) exports through Ultralytics' exporter with `nms=False`
+    (as YOLO26 does: Ultralytics' default keeps the one-to-many output) to an NMS-free file: (1, K, 6) rows of
+    x1, y1, x2, y2, score, class, the same top detections as PyTorch's one-to-one branch."""
+    from ultralytics.utils import YAML
+
+    from ext.nn.tasks import load_model_yaml
+
+    monkeypatch.chdir(tmp_path)
+    yaml = tmp_path / "hsd-e2e.yaml"
+    YAML.save(yaml, {**{k: v for k, v in load_model_yaml("hsd-n.yaml").items() if k != "yaml_file"},
+                     "end2end": True, "reg_max": reg_max})
+    torch.manual_seed(0)
+    model = family_of(str(yaml))(str(yaml))
+    f = model.export(format="onnx", imgsz=64, simplify=True, device="cpu", nms=False)
+    sess = ort.InferenceSession(f, providers=["CPUExecutionProvider"])
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    out = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    net = model.model.float().eval()
+    net.end2end = True
+    ref = _raw(net, x)
+    assert out.shape == ref.shape and out.shape[-1] == 6
+    assert np.abs(out[0, :, 4] - ref[0, :, 4]).max() < 1e-4  # the scores, in order
+    for row in out[0, :10]:  # each of the ten best is one of PyTorch's (near-equal scores may swap places)
+        assert np.abs(ref[0, :, :5] - row[:5]).max(1).min() < 1e-3 * 64
