@@ -27,6 +27,8 @@ def _type_sets(defaults: dict) -> dict[str, set]:
     """Sort our keys into Ultralytics' type-check sets by the type of their default value."""
     sets = {"CFG_FLOAT_KEYS": set(), "CFG_INT_KEYS": set(), "CFG_BOOL_KEYS": set(), "CFG_STR_KEYS": set()}
     for k, v in defaults.items():
+        if v is None:  # untyped, like Ultralytics' own `classes`: checked where it is used
+            continue
         kind = {bool: "CFG_BOOL_KEYS", int: "CFG_INT_KEYS", float: "CFG_FLOAT_KEYS", str: "CFG_STR_KEYS"}[type(v)]
         sets[kind].add(k)
     return sets

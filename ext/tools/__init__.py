@@ -1,6 +1,6 @@
-"""Analyst tools on trained models: Grad-CAM heat maps (`grad_cam`) and crash-marker tracking (`track_markers`), with
-the measurement pieces for crash analysis (sub-pixel marker centres, `refine_centres`; kinematics in mm and s,
-`kinematics`, `scale_from_reference`, `distance`), not yet wired into `fdet track`.
+"""Analyst tools on trained models: Grad-CAM heat maps (`grad_cam`) and crash-marker tracking (`track_markers`), which
+with `fps` and a scale key measures in mm and s (`measure.py`: sub-pixel centres, `refine_centres`; kinematics,
+`kinematics`, `scale_from_reference`, `distance`).
 
 Both take a checkpoint path (the family, HSD / GJADet / Detector, is picked as `fdet` does), an Ultralytics `Model`,
 and read sources through Ultralytics' own loaders (an image, a folder of images or frames, a glob or a video).

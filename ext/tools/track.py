@@ -15,8 +15,10 @@ Frames of a folder are read in sorted file-name order: name them with zero-padde
 
 Outputs (in `out`): `trajectories.csv` with one row per tracked box and frame,
   frame (0-based index of the processed frame), track_id (int), class (class name), cx, cy (box centre, pixels of
-  the original frame); and `displacement.png`: per track, the distance |(cx, cy) - (cx, cy) at the track's first
-  frame| in pixels over frames, one line per track.
+  the original frame), x, y (the marker centre refined to its saddle point, `subpixel.py`; the box centre where that
+  fails) and refined (1 / 0); and `displacement.png`: per track, the distance |(cx, cy) - (cx, cy) at the track's
+  first frame| in pixels over frames, one line per track. With a scale key (`mm_per_px`, `marker_mm` or `ref_mm`)
+  and `fps`, also the kinematics in mm and s (`measure.py`).
 Nothing downloads: trackers whose YAML asks for an external ReID model file that is not on disk are refused.
 """
 
@@ -30,8 +32,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from .common import default_save_dir, load_model
+from .measure import KEYS, check_units, write_kinematics
+from .subpixel import refine_centres
 
-COLUMNS = ("frame", "track_id", "class", "cx", "cy")
+COLUMNS = ("frame", "track_id", "class", "cx", "cy", "x", "y", "refined")
 
 
 def tracker_config(tracker: str) -> SimpleNamespace:
@@ -103,28 +107,44 @@ def track_with_detector(detector, source, tracker: str = "bytetrack.yaml", conf:
             yield predictor.results[0]
 
 
-def collect_tracks(results) -> list[tuple]:
-    """Rows (frame, track_id, class name, cx, cy) from an iterable of tracked `Results`; frame = its position."""
-    rows = []
+def collect_tracks(results, subpixel: bool = True) -> tuple[list[tuple], int]:
+    """Rows (frame, track_id, class name, cx, cy, x, y, refined, side) from an iterable of tracked `Results`, and the
+    number of frames; frame = its position, (cx, cy) the box centre, (x, y) the marker centre refined to sub-pixel
+    (`subpixel.refine_centres`; the box centre with refined=0 where that fails or `subpixel` is off), side the
+    box's mean side (px)."""
+    rows, n = [], 0
     for frame, r in enumerate(results):
+        n = frame + 1
         boxes = r.boxes
         if boxes is None or not boxes.is_track or len(boxes) == 0:
             continue
         ids = boxes.id.int().tolist()
-        xywh = boxes.xywh.cpu().numpy()
-        for tid, c, (cx, cy, _, _) in zip(ids, boxes.cls.int().tolist(), xywh):
-            rows.append((frame, tid, r.names.get(c, str(c)), float(cx), float(cy)))
-    return rows
+        xywh, xyxy = boxes.xywh.cpu().numpy(), boxes.xyxy.cpu().numpy()
+        refined, ok = refine_centres(r.orig_img, xyxy) if subpixel else (xywh[:, :2], np.zeros(len(ids), bool))
+        for tid, c, (cx, cy, w, h), (x, y), good in zip(ids, boxes.cls.int().tolist(), xywh, refined, ok):
+            rows.append((frame, tid, r.names.get(c, str(c)), float(cx), float(cy), float(x), float(y), int(good),
+                         float((w + h) / 2)))
+    return rows, n
 
 
 def write_csv(rows: list[tuple], file: Path) -> Path:
-    """Write `trajectories.csv` (COLUMNS; centres with 3 decimals) sorted by frame then track id."""
+    """Write `trajectories.csv` (COLUMNS; positions with 3 decimals) sorted by frame then track id."""
     with open(file, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
-        for frame, tid, name, cx, cy in sorted(rows, key=lambda r: (r[0], r[1])):
-            w.writerow((frame, tid, name, f"{cx:.3f}", f"{cy:.3f}"))
+        for frame, tid, name, cx, cy, x, y, good, _ in sorted(rows, key=lambda r: (r[0], r[1])):
+            w.writerow((frame, tid, name, f"{cx:.3f}", f"{cy:.3f}", f"{x:.3f}", f"{y:.3f}", good))
     return file
+
+
+def by_track(rows: list[tuple]) -> dict[int, dict]:
+    """Rows grouped per track id, in frame order: {id: dict(frame, xy (refined), side, refined, cls)}."""
+    out = defaultdict(list)
+    for r in sorted(rows, key=lambda r: (r[1], r[0])):
+        out[r[1]].append(r)
+    return {tid: {"frame": np.array([r[0] for r in rs]), "xy": np.array([(r[5], r[6]) for r in rs]),
+                  "side": np.array([r[8] for r in rs]), "refined": np.array([r[7] for r in rs], bool),
+                  "cls": rs[0][2]} for tid, rs in out.items()}
 
 
 def read_csv(file: str | Path) -> dict[int, np.ndarray]:
@@ -154,8 +174,10 @@ def plot_displacement(tracks: dict[int, np.ndarray], file: Path) -> Path:
     return file
 
 
-def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=None, **predict_kwargs) -> dict:
-    """Track markers over the frames of `source`; write `trajectories.csv` and `displacement.png`.
+def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=None, subpixel: bool = True,
+                  **kwargs) -> dict:
+    """Track markers over the frames of `source`; write `trajectories.csv` and `displacement.png` and, when a scale
+    key is given, the kinematics in mm and s (`measure.py`: kinematics.csv, summary.csv, three plots).
 
     Args:
         model_or_path: checkpoint / YAML path, an Ultralytics `Model`, or a detector callable
@@ -163,14 +185,18 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
         source: a folder of frames (sorted by name), a glob, or a video.
         tracker: Ultralytics tracker YAML: 'bytetrack.yaml' (default), 'botsort.yaml', or a path.
         out: output folder (created); None = a new `runs/detect/track*`.
-        **predict_kwargs: passed to `model.track` (conf, iou, imgsz, classes, device, vid_stride, ...). With a
-            detector callable only conf (default 0.1), classes and vid_stride apply; others are refused.
+        subpixel: refine marker centres to their saddle point (`subpixel.py`).
+        **kwargs: the measurement keys (`measure.KEYS`: fps, mm_per_px, marker_mm, ref_mm, ref_ids, sg_window,
+            max_gap), checked before any work; the rest go to `model.track` (conf, iou, imgsz, classes, device,
+            vid_stride, ...). With a detector callable only conf (default 0.1), classes and vid_stride apply.
 
     Returns:
-        dict(csv=Path, plot=Path, tracks=int number of distinct track ids).
+        dict(csv=Path, plot=Path, tracks=int number of distinct track ids, kinematics=dict or None).
     """
     from ultralytics.engine.model import Model
 
+    units = check_units({k: kwargs.pop(k) for k in KEYS if k in kwargs}, source)
+    predict_kwargs = kwargs
     save_dir = Path(out) if out else default_save_dir("track")
     save_dir.mkdir(parents=True, exist_ok=True)
     if callable(model_or_path) and not isinstance(model_or_path, (Model, str, Path)):
@@ -185,10 +211,15 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
         tracker_config(tracker)  # refuse ReID downloads before any work
         model = load_model(model_or_path)
         model.predictor = None  # fresh predictor, so persist=True does not reuse trackers of an earlier call
-        kwargs = {"verbose": False, **predict_kwargs}
-        results = model.track(source=source, stream=True, persist=True, tracker=tracker, **kwargs)
-    rows = collect_tracks(results)
+        results = model.track(source=source, stream=True, persist=True, tracker=tracker,
+                              **{"verbose": False, **predict_kwargs})
+    rows, n_frames = collect_tracks(results, subpixel)
     csv_file = write_csv(rows, save_dir / "trajectories.csv")
     tracks = read_csv(csv_file)
     plot = plot_displacement(tracks, save_dir / "displacement.png")
-    return {"csv": csv_file, "plot": plot, "tracks": len(tracks)}
+    measured = None
+    if units is not None:
+        if not rows:
+            raise ValueError(f"no markers were tracked in {source}: nothing to measure (see {csv_file})")
+        measured = write_kinematics(by_track(rows), units, n_frames, save_dir)
+    return {"csv": csv_file, "plot": plot, "tracks": len(tracks), "kinematics": measured}

@@ -37,7 +37,7 @@ def test_refined_centre_is_within_a_tenth_of_a_pixel(cx, cy):
 
 def test_colour_frames_and_several_boxes():
     a, b = render_marker(20.4, 22.6, size=64), render_marker(43.2, 40.9, size=64)
-    img = np.where(np.abs(a.astype(int) - 128) > np.abs(b.astype(int) - 128), a, b).astype(np.uint8)  # both on one frame
+    img = np.where(np.abs(a.astype(int) - 128) > np.abs(b.astype(int) - 128), a, b).astype(np.uint8)  # one frame
     bgr = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     centres, ok = refine_centres(bgr, [[12.5, 14.5, 28.5, 30.5], [35.0, 33.0, 51.0, 49.0]])
     assert ok.all()

@@ -1,0 +1,179 @@
+"""From tracked marker centres to kinematics in millimetres and seconds, for `fdet track` (`track_markers`).
+
+Keys (cfg/default.yaml): `fps`, one scale key at most (`mm_per_px` fixed; `marker_mm`, the marker diameter, for a
+scale per frame from the detected boxes; `ref_mm` with `ref_ids`, the distance between two reference markers, for a
+scale per frame from their centres), `sg_window` (Savitzky-Golay window, frames) and `max_gap`. `check_units` checks
+them before any work; `write_kinematics` writes, per track and frame, `kinematics.csv` (units in the header),
+`displacement_mm.png`, `velocity.png`, `acceleration.png` and `summary.csv` (per track: frames, gaps filled,
+peak deceleration and when, final displacement).
+
+A track's missing frames (a marker hidden by debris) are filled linearly when at most `max_gap` in a row; a longer
+gap splits the track into parts, each measured on its own (named `<id>` and `<id>.1`, `<id>.2`, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .kinematics import Kinematics, kinematics, scale_from_reference
+
+KEYS = ("fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "max_gap")
+CSV_COLUMNS = ("frame", "time_s", "track", "class", "x_px", "y_px", "refined", "mm_per_px", "disp_mm", "vx_mm_s",
+               "vy_mm_s", "ax_mm_s2", "ay_mm_s2")
+
+
+@dataclass
+class Units:
+    """Resolved measurement settings: fps (> 0), how the scale is found ('mm_per_px', 'marker_mm' or 'ref_mm') and
+    its value, the reference track ids, the filter window and the longest filled gap."""
+
+    fps: float
+    scale_key: str
+    scale_value: float
+    ref_ids: tuple[int, int] | None = None
+    window: int = 9
+    max_gap: int = 5
+
+
+def video_fps(source) -> float:
+    """Frames per second stored in a video file, 0 when `source` is not a readable video."""
+    import cv2
+
+    p = Path(str(source))
+    if not p.is_file():
+        return 0.0
+    cap = cv2.VideoCapture(str(p))
+    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
+    cap.release()
+    return float(fps) if fps and np.isfinite(fps) and fps > 0 else 0.0
+
+
+def check_units(keys: dict, source) -> Units | None:
+    """The measurement settings from the keys, or None when no scale key asks for millimetres.
+
+    Raises:
+        ValueError: two scale keys at once, `ref_mm` without two `ref_ids`, a scale without `fps` (and no video to
+            read it from), or a window / gap out of range; each message names the key.
+    """
+    given = {k: float(keys.get(k) or 0) for k in ("mm_per_px", "marker_mm", "ref_mm")}
+    if any(v < 0 for v in given.values()):
+        raise ValueError(f"scale keys must be positive: {given}")
+    chosen = [k for k, v in given.items() if v > 0]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)} both set the scale: give one of mm_per_px, marker_mm, ref_mm")
+    ref_ids = keys.get("ref_ids")
+    if ref_ids is not None and not chosen:
+        raise ValueError("ref_ids is given without ref_mm (the distance between the two reference markers in mm)")
+    if not chosen:
+        return None
+    if chosen[0] == "ref_mm":
+        if not (isinstance(ref_ids, (list, tuple)) and len(ref_ids) == 2 and all(isinstance(i, int) for i in ref_ids)):
+            raise ValueError(f"ref_mm needs ref_ids=[a,b], the track ids of the two reference markers, got {ref_ids}")
+        ref_ids = (int(ref_ids[0]), int(ref_ids[1]))
+    fps = float(keys.get("fps") or 0) or video_fps(source)
+    if fps <= 0:
+        raise ValueError(f"{chosen[0]} asks for millimetres and seconds: give fps=... (frames per second; "
+                         "read from the file only for videos)")
+    window, gap = int(keys.get("sg_window") or 9), int(keys.get("max_gap") if keys.get("max_gap") is not None else 5)
+    if window < 5 or gap < 0:
+        raise ValueError(f"sg_window={window} must be >= 5 frames and max_gap={gap} >= 0")
+    return Units(fps, chosen[0], given[chosen[0]], ref_ids, window, gap)
+
+
+def parts(frames: np.ndarray, max_gap: int) -> list[np.ndarray]:
+    """Split sorted frame numbers where more than `max_gap` frames in a row are missing; index arrays per part."""
+    cut = np.flatnonzero(np.diff(frames) > max_gap + 1) + 1
+    return np.split(np.arange(len(frames)), cut)
+
+
+def _filled(frames: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame from first to last, with `values` (N, k) linearly interpolated where frames are missing."""
+    full = np.arange(frames[0], frames[-1] + 1)
+    return full, np.stack([np.interp(full, frames, values[:, j]) for j in range(values.shape[1])], 1)
+
+
+def scale_per_frame(units: Units, tracks: dict, n_frames: int) -> np.ndarray:
+    """(n_frames,) mm per pixel: fixed, from the markers' median box size, or from the two reference tracks."""
+    if units.scale_key == "mm_per_px":
+        return np.full(n_frames, units.scale_value)
+    out = np.full(n_frames, np.nan)
+    if units.scale_key == "marker_mm":
+        sides = [[] for _ in range(n_frames)]
+        for t in tracks.values():
+            for f, side in zip(t["frame"], t["side"]):
+                sides[int(f)].append(side)
+        out = np.array([units.scale_value / np.median(s) if s else np.nan for s in sides])
+    else:
+        a, b = (tracks.get(i) for i in units.ref_ids)
+        if a is None or b is None:
+            raise ValueError(f"ref_ids={list(units.ref_ids)}: track ids not found; tracks are {sorted(tracks)}")
+        pa, pb = np.full((n_frames, 2), np.nan), np.full((n_frames, 2), np.nan)
+        pa[a["frame"].astype(int)], pb[b["frame"].astype(int)] = a["xy"], b["xy"]
+        out = scale_from_reference(pa, pb, units.scale_value)
+    good = np.isfinite(out)
+    if not good.any():
+        raise ValueError(f"{units.scale_key}: no frame gives a scale (are the markers detected?)")
+    return np.interp(np.arange(n_frames), np.flatnonzero(good), out[good])  # frames without one: nearest known
+
+
+def write_kinematics(tracks: dict, units: Units, n_frames: int, out: Path) -> dict:
+    """Measure every track of at least `units.window` frames; write the CSV, plots and summary into `out`.
+
+    Args:
+        tracks: {track_id: dict(frame (N,), xy (N, 2) px, side (N,) px box side, refined (N,) bool, cls str)}.
+        units: from `check_units`. n_frames: frames processed. out: folder.
+
+    Returns:
+        dict(csv, summary, plots, measured: number of track parts measured).
+    """
+    scale = scale_per_frame(units, tracks, n_frames)
+    rows, summary, curves = [], [], {}
+    for tid, t in sorted(tracks.items()):
+        for p, idx in enumerate(parts(t["frame"], units.max_gap)):
+            name = f"{tid}" if p == 0 else f"{tid}.{p}"
+            if len(idx) < units.window:
+                summary.append((name, t["cls"], len(idx), 0, "", "", "too short"))
+                continue
+            frames, xy = _filled(t["frame"][idx], t["xy"][idx])
+            refined = np.interp(frames, t["frame"][idx], t["refined"][idx].astype(float)) == 1
+            k: Kinematics = kinematics(xy, units.fps, scale[frames.astype(int)], window=units.window)
+            disp = np.hypot(*k.displacement.T)
+            peak, when = k.peak_deceleration()
+            summary.append((name, t["cls"], len(frames), len(frames) - len(idx), f"{peak:.6g}",
+                            f"{frames[0] / units.fps + when:.6g}", f"{disp[-1]:.6g}"))
+            curves[name] = (frames / units.fps, disp, np.hypot(*k.velocity.T), np.hypot(*k.acceleration.T))
+            for i, f in enumerate(frames):
+                rows.append((int(f), f"{f / units.fps:.6g}", name, t["cls"], f"{xy[i, 0]:.3f}", f"{xy[i, 1]:.3f}",
+                             int(refined[i]), f"{scale[int(f)]:.6g}", f"{disp[i]:.4f}",
+                             *(f"{v:.6g}" for v in (*k.velocity[i], *k.acceleration[i]))))
+    out.mkdir(parents=True, exist_ok=True)
+    csv_file, summary_file = out / "kinematics.csv", out / "summary.csv"
+    with open(csv_file, "w", newline="") as fh:
+        csv.writer(fh).writerows([CSV_COLUMNS, *sorted(rows, key=lambda r: (r[0], r[2]))])
+    with open(summary_file, "w", newline="") as fh:
+        csv.writer(fh).writerows([("track", "class", "frames", "filled", "peak_decel_mm_s2", "peak_time_s",
+                                   "final_disp_mm"), *summary])
+    plots = [_plot(curves, i, label, out / f"{stem}.png") for i, (stem, label) in enumerate(
+        [("displacement_mm", "displacement (mm)"), ("velocity", "speed (mm/s)"), ("acceleration", "|a| (mm/s^2)")],
+        start=1)]
+    return {"csv": csv_file, "summary": summary_file, "plots": plots, "measured": len(curves)}
+
+
+def _plot(curves: dict, i: int, label: str, file: Path) -> Path:
+    """One line per track part of column `i` of its curves against time (matplotlib, no pyplot)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
+    ax = fig.add_subplot()
+    for name, c in curves.items():
+        ax.plot(c[0], c[i], lw=1.2, label=f"id {name}")
+    if 0 < len(curves) <= 15:
+        ax.legend(fontsize=7, ncol=3)
+    ax.set(xlabel="time (s)", ylabel=label, title=f"{len(curves)} tracks")
+    ax.grid(alpha=0.3)
+    fig.savefig(file)
+    return file

@@ -1,0 +1,116 @@
+"""Kinematics in mm and s from tracked markers (`fdet track ... fps= mm_per_px=`): on a synthetic crash sequence with
+known truth, through Ultralytics' tracker; and the keys' checks before any work."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from ext.data.synth_sequence import SequenceConfig, render_sequence
+from ext.tools import track_markers
+from ext.tools.measure import check_units, parts
+
+
+class TruthDetector:
+    """The true boxes of the visible markers of each frame, 1 px of noise, as Ultralytics `Results`."""
+
+    def __init__(self, truth, seed=0):
+        self.truth, self.t, self.rng = truth, 0, np.random.default_rng(seed)
+
+    def __call__(self, frame):
+        from ultralytics.engine.results import Results
+
+        k = np.flatnonzero(self.truth["visible"][self.t])
+        c = self.truth["centres"][self.t, k] + self.rng.normal(0, 1.0, (len(k), 2))
+        h = self.truth["marker_d"] / 2
+        boxes = np.concatenate([c - h, c + h, np.full((len(k), 1), 0.9), np.zeros((len(k), 1))], 1)
+        self.t += 1
+        return Results(frame, path="", names={0: "point"}, boxes=torch.tensor(boxes, dtype=torch.float32))
+
+
+@pytest.fixture(scope="module")
+def sequence(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("seq")
+    return folder, render_sequence(SequenceConfig(frames=50, occlusions=3, seed=1), folder)
+
+
+def test_kinematics_of_a_known_crash_pulse(sequence, tmp_path):
+    folder, truth = sequence
+    res = track_markers(TruthDetector(truth), folder, out=tmp_path / "o", fps=truth["fps"],
+                        mm_per_px=truth["mm_per_px"], sg_window=9)
+    k = res["kinematics"]
+    assert k["csv"].is_file() and all(p.is_file() for p in k["plots"])
+    rows = list(csv.DictReader(open(k["csv"])))
+    assert {"time_s", "disp_mm", "vx_mm_s", "ax_mm_s2"} <= set(rows[0])
+    summary = {r["track"]: r for r in csv.DictReader(open(k["summary"]))}
+    # each marker is one track (no id switch, hidden frames of up to 5 filled), found by its first position
+    ids = {}
+    for r in rows:
+        f, xy = int(r["frame"]), np.array([float(r["x_px"]), float(r["y_px"])])
+        m = int(np.argmin(np.hypot(*(truth["centres"][f] - xy).T)))
+        ids.setdefault(m, set()).add(r["track"])
+    assert sorted(ids) == list(range(8)) and all(len(v) == 1 for v in ids.values())
+    assert len(summary) == 8 and sum(int(r["filled"]) for r in summary.values()) == (~truth["visible"]).sum()
+    body = [summary[next(iter(ids[m]))] for m in range(6)]
+    peaks = np.array([float(r["peak_decel_mm_s2"]) for r in body])
+    assert np.abs(peaks / 4.0e5 - 1).max() < 0.05  # the 40 g pulse, within 5 %
+    final = np.array([float(r["final_disp_mm"]) for r in body])
+    assert np.abs(final - (truth["x_mm"][-1] - truth["x_mm"][0])).max() < 1.0  # mm
+    still = [summary[next(iter(ids[m]))] for m in (6, 7)]  # the fixed references
+    assert all(float(r["final_disp_mm"]) < 0.5 for r in still)
+
+
+def test_scale_from_reference_markers(sequence, tmp_path):
+    folder, truth = sequence
+    first = track_markers(TruthDetector(truth), folder, out=tmp_path / "a")  # pixels only: find the reference ids
+    assert first["kinematics"] is None
+    rows = list(csv.DictReader(open(first["csv"])))
+    refs = truth["centres"][0, list(truth["reference"])]
+    ref_ids = [int(min(rows, key=lambda r: np.hypot(float(r["x"]) - x, float(r["y"]) - y))["track_id"])
+               for x, y in refs]
+    res = track_markers(TruthDetector(truth), folder, out=tmp_path / "b", fps=truth["fps"], ref_mm=800.0,
+                        ref_ids=ref_ids)
+    scale = np.array([float(r["mm_per_px"]) for r in csv.DictReader(open(res["kinematics"]["csv"]))])
+    assert np.abs(scale / truth["mm_per_px"] - 1).max() < 1e-3
+
+
+@pytest.mark.parametrize("keys, match", [
+    ({"mm_per_px": 0.5, "ref_mm": 800.0, "ref_ids": [1, 2], "fps": 1000}, "both set the scale"),
+    ({"ref_mm": 800.0, "fps": 1000}, "ref_ids"),
+    ({"ref_ids": [1, 2]}, "without ref_mm"),
+    ({"mm_per_px": 0.5}, "fps"),
+    ({"mm_per_px": 0.5, "fps": 1000, "sg_window": 3}, "sg_window"),
+])
+def test_bad_measurement_keys_stop_before_any_work(keys, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        track_markers(lambda frame: None, tmp_path, out=tmp_path / "never", **keys)
+    assert not (tmp_path / "never").exists()
+    assert check_units({}, tmp_path) is None  # no scale key: pixels only
+
+
+def test_gaps_split_tracks_past_max_gap():
+    frames = np.array([0, 1, 2, 5, 6, 14, 15])
+    assert [p.tolist() for p in parts(frames, max_gap=2)] == [[0, 1, 2, 3, 4], [5, 6]]
+    assert [p.tolist() for p in parts(frames, max_gap=7)] == [[0, 1, 2, 3, 4, 5, 6]]
+
+
+def test_fdet_track_measurement_keys(tmp_path, hsd_tiny_run, capsys):
+    """The keys through `fdet track`: missing fps stops with exit 2 and nothing written; footage in which the model
+    tracks nothing ends with a clear error, after the (empty) trajectories are written."""
+    import cv2
+
+    from ext.cli import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(3):
+        cv2.imwrite(str(frames / f"{t:03d}.png"), np.full((64, 64, 3), 127, np.uint8))
+    model = hsd_tiny_run / "weights" / "best.pt"
+    args = ["track", f"model={model}", f"source={frames}", "imgsz=64", "mm_per_px=0.5"]
+    assert main([*args, f"out={tmp_path / 'a'}"]) == 2
+    assert "fps" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert main([*args, "fps=1000", "conf=0.99", f"out={tmp_path / 'b'}"]) == 2
+    assert "no markers were tracked" in capsys.readouterr().err and (tmp_path / "b" / "trajectories.csv").is_file()
