@@ -102,7 +102,8 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
              f"Command: `{command_line('small_targets.py', argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, nbs {a.nbs}, seeds {a.seeds} (runs "
              "done per row in the last column); mean ± std over the seeds done. Per-class columns: mAP50-95 of that "
-             "class, mean over seeds (min over seeds in brackets). CDR@0.5: image-level correct-detection rate at score 0.5. "
+             "class, mean over seeds (min over seeds in brackets). CDR@0.5: image-level correct-detection rate at "
+             "score 0.5. "
              "'uniform': Ultralytics' box start (dfl_prior=0); 'prior': dfl_prior 2.0 cells (ext/nn/box_prior.py); "
              "'reg_max 1': direct regression.", "",
              f"| model | mAP50-95 | {' | '.join(f'AP {n}' for n in names)} | CDR@0.5 | per seed mAP50-95 | runs |",
