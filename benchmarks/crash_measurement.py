@@ -23,29 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ext.data.synth_sequence import SequenceConfig, render_sequence
+from ext.data.synth_sequence import SequenceConfig, TruthDetector, render_sequence
 from ext.tools import track_markers
 
 sys.path.insert(0, str(Path(__file__).parent))
 from runs import command_line, write_report  # noqa: E402
-
-
-class TruthDetector:
-    """Stand-in detector: the true boxes of the visible markers of each frame, centre and side moved by N(0, noise)."""
-
-    def __init__(self, truth: dict, noise: float, seed: int):
-        self.truth, self.noise, self.t, self.rng = truth, noise, 0, np.random.default_rng(seed)
-
-    def __call__(self, frame):
-        import torch
-        from ultralytics.engine.results import Results
-
-        k = np.flatnonzero(self.truth["visible"][self.t])
-        c = self.truth["centres"][self.t, k] + self.rng.normal(0, self.noise, (len(k), 2))
-        half = (self.truth["marker_d"] + self.rng.normal(0, self.noise, (len(k), 1))) / 2
-        boxes = np.concatenate([c - half, c + half, np.full((len(k), 1), 0.9), np.zeros((len(k), 1))], 1)
-        self.t += 1
-        return Results(frame, path="", names={0: "point"}, boxes=torch.tensor(boxes, dtype=torch.float32))
 
 
 def read(file: Path) -> list[dict]:

@@ -130,3 +130,22 @@ def render_sequence(cfg: SequenceConfig, out: str | Path) -> dict:
         cv2.imwrite(str(out / f"{i:03d}.png"), np.clip(img, 0, 255).astype(np.uint8))
     return dict(centres=centres, visible=visible, t=t, x_mm=x_mm, v_mm_s=v, a_mm_s2=a, mm_per_px=cfg.mm_per_px,
                 fps=cfg.fps, reference=(len(grid), len(grid) + 1), marker_d=cfg.marker_d)
+
+
+class TruthDetector:
+    """Stand-in detector for `ext.tools.track_markers`: each call returns the next frame's true boxes of the visible
+    markers (class 0 'point', score 0.9), centre and side moved by N(0, noise) px, as Ultralytics `Results`."""
+
+    def __init__(self, truth: dict, noise: float, seed: int):
+        self.truth, self.noise, self.t, self.rng = truth, noise, 0, np.random.default_rng(seed)
+
+    def __call__(self, frame):
+        import torch
+        from ultralytics.engine.results import Results
+
+        k = np.flatnonzero(self.truth["visible"][self.t])
+        c = self.truth["centres"][self.t, k] + self.rng.normal(0, self.noise, (len(k), 2))
+        half = (self.truth["marker_d"] + self.rng.normal(0, self.noise, (len(k), 1))) / 2
+        boxes = np.concatenate([c - half, c + half, np.full((len(k), 1), 0.9), np.zeros((len(k), 1))], 1)
+        self.t += 1
+        return Results(frame, path="", names={0: "point"}, boxes=torch.tensor(boxes, dtype=torch.float32))

@@ -7,28 +7,10 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 
-from ext.data.synth_sequence import SequenceConfig, render_sequence
+from ext.data.synth_sequence import SequenceConfig, TruthDetector, render_sequence
 from ext.tools import track_markers
 from ext.tools.measure import check_units, parts
-
-
-class TruthDetector:
-    """The true boxes of the visible markers of each frame, 1 px of noise, as Ultralytics `Results`."""
-
-    def __init__(self, truth, seed=0):
-        self.truth, self.t, self.rng = truth, 0, np.random.default_rng(seed)
-
-    def __call__(self, frame):
-        from ultralytics.engine.results import Results
-
-        k = np.flatnonzero(self.truth["visible"][self.t])
-        c = self.truth["centres"][self.t, k] + self.rng.normal(0, 1.0, (len(k), 2))
-        h = self.truth["marker_d"] / 2
-        boxes = np.concatenate([c - h, c + h, np.full((len(k), 1), 0.9), np.zeros((len(k), 1))], 1)
-        self.t += 1
-        return Results(frame, path="", names={0: "point"}, boxes=torch.tensor(boxes, dtype=torch.float32))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +21,7 @@ def sequence(tmp_path_factory):
 
 def test_kinematics_of_a_known_crash_pulse(sequence, tmp_path):
     folder, truth = sequence
-    res = track_markers(TruthDetector(truth), folder, out=tmp_path / "o", fps=truth["fps"],
+    res = track_markers(TruthDetector(truth, 1.0, 0), folder, out=tmp_path / "o", fps=truth["fps"],
                         mm_per_px=truth["mm_per_px"], sg_window=9)
     k = res["kinematics"]
     assert k["csv"].is_file() and all(p.is_file() for p in k["plots"])
@@ -65,13 +47,13 @@ def test_kinematics_of_a_known_crash_pulse(sequence, tmp_path):
 
 def test_scale_from_reference_markers(sequence, tmp_path):
     folder, truth = sequence
-    first = track_markers(TruthDetector(truth), folder, out=tmp_path / "a")  # pixels only: find the reference ids
+    first = track_markers(TruthDetector(truth, 1.0, 0), folder, out=tmp_path / "a")  # pixels only: find the reference ids
     assert first["kinematics"] is None
     rows = list(csv.DictReader(open(first["csv"])))
     refs = truth["centres"][0, list(truth["reference"])]
     ref_ids = [int(min(rows, key=lambda r: np.hypot(float(r["x"]) - x, float(r["y"]) - y))["track_id"])
                for x, y in refs]
-    res = track_markers(TruthDetector(truth), folder, out=tmp_path / "b", fps=truth["fps"], ref_mm=800.0,
+    res = track_markers(TruthDetector(truth, 1.0, 0), folder, out=tmp_path / "b", fps=truth["fps"], ref_mm=800.0,
                         ref_ids=ref_ids)
     scale = np.array([float(r["mm_per_px"]) for r in csv.DictReader(open(res["kinematics"]["csv"]))])
     assert np.abs(scale / truth["mm_per_px"] - 1).max() < 1e-3
