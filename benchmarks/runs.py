@@ -26,16 +26,24 @@ def training_parser(description: str, *, data: str, epochs: int, batch: int, pro
     return ap
 
 
+def finished(project: str | Path, name: str, epochs: int) -> str | None:
+    """best.pt of run `name` under `project` if its results.csv has `epochs` rows, else None."""
+    best = Path(project) / name / "weights" / "best.pt"
+    csv = best.parents[1] / "results.csv"
+    if best.is_file() and csv.is_file() and len(csv.read_text().splitlines()) - 1 >= epochs:
+        return str(best)
+    return None
+
+
 def train_or_reuse(cfg: str, args: dict, name: str) -> str:
     """Train `cfg` with `args` as run `name` under `args['project']`; return its best.pt.
 
     A run of the same name whose results.csv already has `args['epochs']` rows is reused, so a benchmark cut short
     (session limit, power) restarts where it stopped.
     """
-    best = Path(args["project"]) / name / "weights" / "best.pt"
-    csv = best.parents[1] / "results.csv"
-    if best.is_file() and csv.is_file() and len(csv.read_text().splitlines()) - 1 >= args["epochs"]:
-        return str(best)
+    best = finished(args["project"], name, args["epochs"])
+    if best:
+        return best
     model = family_of(cfg)(cfg)
     model.train(**args, name=name)
     return str(model.trainer.best)

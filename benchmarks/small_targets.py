@@ -25,7 +25,7 @@ import ext
 from ext.nn.tasks import load_model_yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, train_or_reuse, training_parser, write_report  # noqa: E402
+from runs import command_line, finished, train_or_reuse, training_parser, write_report  # noqa: E402
 
 FAMILIES = [("HSD student", "hsd-n.yaml"), ("HSD teacher", "hsd-teacher-n.yaml"), ("GJADet", "gjadet-n.yaml")]
 UNIFORM, PRIOR, DIRECT = {"dfl_prior": 0.0}, {}, {}  # training keys of the three variants
@@ -75,6 +75,7 @@ def main(argv=None) -> None:
                          project="runs/bench-small", out_help="default docs/small_targets_<data>.md")
     ap.add_argument("--nbs", type=int, default=64, help="nominal batch (Ultralytics' 64; 8 for the synthetic sets)")
     ap.add_argument("--rows", nargs="+", default=None, help="only these row labels (opt-in rows too)")
+    ap.add_argument("--report-only", action="store_true", help="train nothing: table of the finished runs only")
     a = ap.parse_args(argv)
     a.out = a.out or f"docs/small_targets_{Path(a.data).stem}.md"
     known = {label: row for label, *row in ROWS + OPT_IN}
@@ -90,9 +91,13 @@ def main(argv=None) -> None:
         for label in labels:
             cfg, yaml, args = known[label]
             name = run_name(label, seed) + ("" if a.nbs == 64 else f"-nbs{a.nbs}")
+            if a.report_only and not finished(base["project"], name, a.epochs):
+                continue
             best = train_or_reuse(model_file(cfg, yaml, project / "cfg"), {**base, **args}, name)
             results[label].append(evaluate(best, base))
             write_table(a, argv, labels, results)  # after every run, so a cut-short benchmark still reports
+    if not any(results.values()):
+        print("no finished runs")
 
 
 def write_table(a, argv, labels: list[str], results: dict) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ultralytics.engine.model import Model
-from ultralytics.models.yolo.detect import DetectionPredictor
 from ultralytics.utils import DEFAULT_CFG_DICT, RANK
 
 from ...nn.tasks import ExtDetectionModel, load_model_yaml
+from .predict import SlicedPredictor
 from .train import ExtTrainer
 from .val import ExtValidator
 
@@ -24,7 +24,7 @@ class Detector(Model):
     model_class = ExtDetectionModel
     trainer_class = ExtTrainer
     validator_class = ExtValidator
-    predictor_class = DetectionPredictor
+    predictor_class = SlicedPredictor
     default_model = "yolo11n.yaml"
 
     def __init__(self, model: str | Path = None, task: str = "detect", verbose: bool = False) -> None:
