@@ -1,9 +1,9 @@
 """`fdet MODE key=value ...`: the `yolo` command line for our families.
 
 Modes: train, val, predict, export (as `yolo`, same keys plus ours from `cfg/default.yaml`), data (catalog and
-converters), the analysis tools cam (Grad-CAM overlays) and track (marker trajectories), both in `ext.tools`, and
-help. The family (HSD, GJADet, or the plain Detector for Ultralytics YAMLs) is picked from the
-model YAML's `family:` key or from the checkpoint's model class.
+converters), the tools cam (Grad-CAM overlays), track (marker trajectories) and inspect (verdicts per image and
+train, HTML report), all in `ext.tools`, and help. The family (HSD, GJADet, or the plain Detector for Ultralytics
+YAMLs) is picked from the model YAML's `family:` key or from the checkpoint's model class.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ DEFAULT_MODEL = {"train": "hsd-n.yaml"}
 TOOLS = {  # analysis modes: {mode: (keys of their own, Ultralytics keys they take; None = all, passed to track)}
     "cam": (("layer", "out"), ("model", "source", "imgsz", "conf", "device")),
     "track": (("out",), None),
+    "inspect": (("out",), None),
 }
 
 HELP = f"""Usage: fdet MODE key=value ...
 
-  MODE     train | val | predict | export | data | cam | track | help
+  MODE     train | val | predict | export | data | cam | track | inspect | help
   keys     every `yolo` key (see `yolo cfg`) plus ours:
 {chr(10).join(f'             {k}={v}' for k, v in ext_defaults().items())}
 
@@ -42,6 +43,7 @@ Examples:
   fdet data convert format=coco source=instances.json images=images out=my-set
   fdet cam model=best.pt source=path/to/images layer=13 imgsz=640 out=cam-maps
   fdet track model=best.pt source=path/to/frames tracker=bytetrack.yaml out=tracks classes=0
+  fdet inspect model=best.pt source=path/to/frames slice=640 [labels=path/to/labels] [faults=[bolt_missing]]
 """
 
 
@@ -95,10 +97,18 @@ def parse_tool_args(mode: str, argv: list[str]) -> tuple[dict, dict]:
 
 
 def run_tool(mode: str, overrides: dict, own: dict):
-    """Run `fdet cam` (ext.tools.grad_cam) or `fdet track` (ext.tools.track_markers); print what was written."""
-    from .tools import grad_cam, track_markers
+    """Run `fdet cam` (ext.tools.grad_cam), `fdet track` (ext.tools.track_markers) or `fdet inspect`
+    (ext.tools.inspect_frames); print what was written."""
+    from .tools import grad_cam, inspect_frames, track_markers
 
     model, source = overrides.pop("model"), overrides.pop("source")
+    if mode == "inspect":
+        keys = {k: overrides.pop(k, None) for k in ("labels", "faults")}
+        res = inspect_frames(model, source, **keys, out=own.get("out"), conf=overrides.pop("conf", None) or 0.5,
+                             **overrides)
+        LOGGER.info(f"fdet inspect: {res['flagged']} of {res['images']} image(s) flagged, "
+                    f"{len(res['unreadable'])} unreadable; {res['report']}; {res['csv']}")
+        return res
     if mode == "cam":
         files = grad_cam(model, source, layer=own.get("layer"), out=own.get("out"), **overrides)
         LOGGER.info(f"fdet cam: {len(files)} overlay(s) in {files[0].parent if files else own.get('out')}")

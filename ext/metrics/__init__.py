@@ -4,7 +4,7 @@ Pure functions and small accumulators with no dependency on the rest of `ext`; v
 from ``DetectionValidator.update_metrics`` (see each class's docstring for the exact keys).
 """
 
-from .image_level import DEFAULT_THRESHOLDS, ImageLevelRates, image_level_rates
+from .image_level import DEFAULT_THRESHOLDS, ImageLevelRates, fault_class_ids, image_level_rates
 from .coco_size import CocoSizeAP, coco_size_ap
 from .longtail import (
     class_groups,
@@ -20,6 +20,7 @@ __all__ = (
     "ImageLevelRates",
     "class_groups",
     "coco_size_ap",
+    "fault_class_ids",
     "full_class_ap",
     "group_ap",
     "image_level_rates",

@@ -35,11 +35,32 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 DEFAULT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+FAULT_NAME = re.compile(r"(broken|missing|fault|crack|loose|_f$)", re.IGNORECASE)  # HSD: fault-state names
+
+
+def fault_class_ids(names: dict[int, str], faults=None) -> list[int]:
+    """Class ids that mean "fault": `faults` (class names or ids) when given, else the names that mark a fault
+    state (`broken`, `missing`, `fault`, `crack`, `loose`, or ending in `_f` as in Nut_s / Nut_f).
+
+    Raises:
+        ValueError: a name or id in `faults` that is not a class of `names`.
+    """
+    if faults is None or faults == []:
+        return [i for i, n in names.items() if FAULT_NAME.search(str(n))]
+    by_name = {str(n): i for i, n in names.items()}
+    out = []
+    for f in faults if isinstance(faults, (list, tuple)) else [faults]:
+        i = by_name.get(str(f), f if isinstance(f, int) and f in names else None)
+        if i is None:
+            raise ValueError(f"faults: '{f}' is not a class of this model; classes: {list(names.values())}")
+        out.append(i)
+    return sorted(set(out))
 
 
 def to_numpy(x, dtype=np.float64) -> np.ndarray:

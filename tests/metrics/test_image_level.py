@@ -111,3 +111,13 @@ def test_one_shot_function():
     rates = image_level_rates([0.75, 0.55, 0.95, -math.inf, -1.0], [False, True, True, False, True])
     for t, (fdr, mdr, cdr) in EXPECTED.items():
         assert (rates[t]["FDR"], rates[t]["MDR"], rates[t]["CDR"]) == pytest.approx((fdr, mdr, cdr))
+
+
+def test_fault_classes_from_names_or_a_list():
+    from ext.metrics import fault_class_ids
+
+    names = {0: "bolt", 1: "bolt_missing", 2: "Nut_s", 3: "Nut_f", 4: "brake_shoe_key_broken", 5: "crack_free_plate"}
+    assert fault_class_ids(names) == [1, 3, 4, 5]  # 'crack' marks a fault by name, as HSD's validator reads it
+    assert fault_class_ids(names, ["Nut_f", 0]) == [0, 3]
+    with pytest.raises(ValueError, match="'rust' is not a class"):
+        fault_class_ids(names, ["rust"])

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from ultralytics.utils import LOGGER
 
-from ...metrics import ImageLevelRates
+from ...metrics import ImageLevelRates, fault_class_ids
 from ..detector import ExtValidator
-
-FAULT_NAME = re.compile(r"(broken|missing|fault|crack|loose|_f$)", re.IGNORECASE)
 
 
 class HSDValidator(ExtValidator):
@@ -24,7 +20,7 @@ class HSDValidator(ExtValidator):
 
     def init_metrics(self, model) -> None:
         super().init_metrics(model)
-        faults = [i for i, n in self.names.items() if FAULT_NAME.search(str(n))]
+        faults = fault_class_ids(self.names)
         self.rates = ImageLevelRates(fault_classes=faults or None)
 
     def update_metrics(self, preds, batch) -> None:
