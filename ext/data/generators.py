@@ -1,7 +1,7 @@
-"""The synthetic data sets by name: `GENERATORS` ('fault-synth', 'crash-synth') and `generate(name, ...)`.
+"""The synthetic data sets by name: `GENERATORS` ('fault-synth', 'crash-synth', 'fault-frames') and `generate`.
 
-The scene modules (`synth_fault`, `synth_crash`) build on the shared helpers of `synthetic`; this module only
-collects them, so that no module imports one that imports it back.
+The scene modules (`synth_fault`, `synth_crash`, `synth_frames`) build on the shared helpers of `synthetic`; this
+module only collects them, so that no module imports one that imports it back.
 """
 
 from __future__ import annotations
@@ -10,20 +10,21 @@ from pathlib import Path
 
 from .synth_crash import CRASH_GENERATOR
 from .synth_fault import FAULT_GENERATOR
+from .synth_frames import FRAMES_GENERATOR
 from .synthetic import SceneGenerator
 
-GENERATORS: dict[str, SceneGenerator] = {g.name: g for g in (FAULT_GENERATOR, CRASH_GENERATOR)}
+GENERATORS: dict[str, SceneGenerator] = {g.name: g for g in (FAULT_GENERATOR, CRASH_GENERATOR, FRAMES_GENERATOR)}
 
 
 def generate(name: str, out_dir: str | Path, n_train: int, n_val: int, imgsz: int = 640, seed: int = 0,
              **settings) -> dict:
-    """Write synthetic data set ``name`` ('fault-synth' or 'crash-synth') to ``out_dir``.
+    """Write synthetic data set ``name`` ('fault-synth', 'crash-synth' or 'fault-frames') to ``out_dir``.
 
     Args:
         name: key of ``GENERATORS``.
         out_dir: output folder (created; earlier images/labels/annotations in it are removed).
         n_train, n_val: number of images per split.
-        imgsz: image side in pixels (square images).
+        imgsz: image side in pixels (square images; fault-frames: the frame width).
         seed: random seed; the same seed gives byte-identical images and labels.
         **settings: generator settings overriding its defaults (see ``GENERATORS[name].defaults``).
 

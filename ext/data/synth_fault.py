@@ -231,11 +231,10 @@ def cotter_pin(img: np.ndarray | None, x: int, y: int, rb: float, angle: float, 
     return box
 
 
-def render_fault(rng: np.random.Generator, imgsz: int, cfg: dict) -> tuple[np.ndarray, list[Box], int]:
-    """Draw one fault-synth image. Returns (grey uint8 (imgsz, imgsz), pixel boxes, JPEG quality)."""
-    s, u = imgsz, imgsz / 640
-    img = np.empty((s, s), np.uint8)
-    draw_structure(img, rng, u)
+def draw_components(img: np.ndarray, rng: np.random.Generator, cfg: dict, u: float) -> list[Box]:
+    """Draw the labelled components on ``img`` (H, W) uint8 in place at size scale ``u`` (1 = their size at
+    640 px); returns their pixel boxes. Counts, kinds and fault states follow ``cfg`` (see DEFAULTS)."""
+    h, w = img.shape[:2]
     background = rng.random() < cfg["p_background"]
     clean = rng.random() < cfg["p_clean"]
     n = 0 if background else int(rng.integers(cfg["objects"][0], cfg["objects"][1] + 1))
@@ -250,21 +249,30 @@ def render_fault(rng: np.random.Generator, imgsz: int, cfg: dict) -> tuple[np.nd
             length, width = max(rng.uniform(50, 95) * u, 10), max(rng.uniform(8, 15) * u, 3)
             angle = rng.uniform(-0.25, 0.25) + (np.pi / 2 if rng.random() < 0.3 else 0.0)
             make = lambda x, y: brake_key(None, x, y, length, width, angle, rng, fault)  # noqa: E731
-            spot = place_free(rng, make, boxes, s, margin)
+            spot = place_free(rng, make, boxes, (w, h), margin)
             if spot:
                 boxes.append(brake_key(img, *spot, length, width, angle, rng, fault))
         elif kind == 1:
             d = max(rng.uniform(14, 32) * u, 4)
-            spot = place_free(rng, lambda x, y: bolt(None, x, y, d, rng, fault), boxes, s, margin)
+            spot = place_free(rng, lambda x, y: bolt(None, x, y, d, rng, fault), boxes, (w, h), margin)
             if spot:
                 boxes.append(bolt(img, *spot, d, rng, fault))
         else:
             rb, angle = max(rng.uniform(7, 13) * u, 2.5), rng.uniform(0, 2 * np.pi)
             legs = np.stack([rng.uniform(1.5, 2.0, 2), rng.uniform(0.5, 0.9, 2)], 1)
             make = lambda x, y: cotter_pin(None, x, y, rb, angle, legs, rng, fault)  # noqa: E731
-            spot = place_free(rng, make, boxes, s, margin)
+            spot = place_free(rng, make, boxes, (w, h), margin)
             if spot:
                 boxes.append(cotter_pin(img, *spot, rb, angle, legs, rng, fault))
+    return boxes
+
+
+def render_fault(rng: np.random.Generator, imgsz: int, cfg: dict) -> tuple[np.ndarray, list[Box], int]:
+    """Draw one fault-synth image. Returns (grey uint8 (imgsz, imgsz), pixel boxes, JPEG quality)."""
+    s, u = imgsz, imgsz / 640
+    img = np.empty((s, s), np.uint8)
+    draw_structure(img, rng, u)
+    boxes = draw_components(img, rng, cfg, u)
     blur = odd(rng.uniform(*cfg["blur"]) * u)
     gain = lighting_gain(rng, s, cfg["lighting"]) * (1.0 + smooth_field(rng, s, 12, 0.12))
     img = finish_image(img, rng, blur, rng.uniform(*cfg["noise"]), gain, row_sigma=0.015)

@@ -97,15 +97,17 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), SPLIT_CODES[split], int(index)])
 
 
-def place_free(rng: np.random.Generator, make: Callable[[int, int], Box], taken: list[Box], size: int,
-               margin: float, tries: int = 20) -> tuple[int, int] | None:
-    """Pick a centre (x, y) in a ``size`` x ``size`` image whose box ``make(x, y)`` lies inside the image and
-    misses all ``taken`` boxes by ``margin`` px. Returns the centre, or None when ``tries`` random centres fail."""
-    xs = rng.integers(0, size, tries)
-    ys = rng.integers(0, size, tries)
+def place_free(rng: np.random.Generator, make: Callable[[int, int], Box], taken: list[Box],
+               size: int | tuple[int, int], margin: float, tries: int = 20) -> tuple[int, int] | None:
+    """Pick a centre (x, y) in a ``size`` x ``size`` (or ``(width, height)``) image whose box ``make(x, y)`` lies
+    inside the image and misses all ``taken`` boxes by ``margin`` px. Returns the centre, or None when ``tries``
+    random centres fail."""
+    w, h = (size, size) if isinstance(size, int) else size
+    xs = rng.integers(0, w, tries)
+    ys = rng.integers(0, h, tries)
     for x, y in zip(xs.tolist(), ys.tolist()):
         b = make(x, y)
-        if b.x1 < 0 or b.y1 < 0 or b.x2 > size or b.y2 > size:
+        if b.x1 < 0 or b.y1 < 0 or b.x2 > w or b.y2 > h:
             continue
         if not any(b.overlaps(t, margin) for t in taken):
             return x, y
@@ -142,7 +144,7 @@ def finish_image(img: np.ndarray, rng: np.random.Generator, blur: int, noise_sig
     """Apply the camera: horizontal motion blur of ``blur`` px (odd, 1 = none), multiplicative ``gain`` map (H, W),
     per-row sensor gain jitter ``row_sigma`` (line-scan stripes) and Gaussian noise of ``noise_sigma`` grey levels.
 
-    img: (H, W) or (H, W, 3) uint8 square (H == W). Returns uint8 of the same shape (saturated, rounded).
+    img: (H, W) or (H, W, 3) uint8. Returns uint8 of the same shape (saturated, rounded).
     """
     if blur > 1:
         img = cv2.blur(img, (blur, 1))
@@ -151,7 +153,7 @@ def finish_image(img: np.ndarray, rng: np.random.Generator, blur: int, noise_sig
     if row_sigma > 0:
         scale = scale * (1.0 + rng.normal(0.0, row_sigma, (h, 1))).astype(np.float32)
     oy, ox = rng.integers(0, h, 2)
-    noise = noise_bank(h)[oy:oy + h, ox:ox + w] * np.float32(noise_sigma * rng.choice([-1.0, 1.0]))
+    noise = noise_bank(max(h, w))[oy:oy + h, ox:ox + w] * np.float32(noise_sigma * rng.choice([-1.0, 1.0]))
     if img.ndim == 3:
         scale, noise = cv2.merge([scale] * 3), cv2.merge([noise] * 3)
     out = cv2.multiply(img, scale, dtype=cv2.CV_32F)

@@ -168,7 +168,7 @@ def inspect_frames(model, source, labels=None, faults=None, out=None, conf: floa
                     r = model.predict(img, conf=conf, verbose=False, **predict_kwargs)[0]
                     v = judge(r, rel, train, fault_ids, conf)
                     v.truth = truth_of(Path(labels), rel, fault_ids) if labels is not None else ""
-                    v.thumb = thumbnail_uri(r.plot(conf=True, line_width=2))
+                    v.thumb = thumbnail_uri(r.plot(conf=True, line_width=max(2, round(max(img.shape[:2]) / 400))))
                     v.crops = [crop_uri(img, box) for _, _, box in v.faults]
                 verdicts.append(v)
                 top = f"{v.faults[0][0]} {v.faults[0][1]:.3f}" if v.faults else ""

@@ -20,12 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-THUMB_WIDTH, CROP_SIDE = 480, 160  # px
+THUMB_WIDTH, CROP_SIDE = 720, 160  # px
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;background:#f6f6f4;color:#222}
 h1{font-size:1.4em}table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #bbb;padding:.25em .6em}
 .banner{background:#fde2a7;padding:.6em;border:1px solid #d9a520}.cards{display:flex;flex-wrap:wrap;gap:1em}
-.card{background:#fff;border:2px solid #9c9;padding:.5em;width:500px}.card.fault{border-color:#d33}
+.card{background:#fff;border:2px solid #9c9;padding:.5em;width:740px}.card.fault{border-color:#d33}
 .card h3{margin:.2em 0;font-size:1em}.verdict{font-weight:bold}.fault .verdict{color:#c00}.thumb{width:100%}
 .crops{display:flex;flex-wrap:wrap;gap:.4em}.crops figure{margin:0}.crop{border:1px solid #d33;max-height:160px}
 figcaption{font-size:.8em}.hidden{display:none}"""
@@ -77,8 +77,8 @@ def _card(v) -> str:
     classes = " ".join(sorted({c for c, _, _ in v.faults}))
     title = "fault: " + ", ".join(f"{c} {s:.2f}" for c, s, _ in v.faults) if v.faults else "normal"
     truth = f" (labels: {_e(v.truth)})" if v.truth else ""
-    crops = "".join(f'<figure><img class="crop" src="{u}" alt="{_e(c)}"><figcaption>{_e(c)} {s:.2f} at '
-                    f'{", ".join(f"{x:.0f}" for x in b)}</figcaption></figure>'
+    crops = "".join(f'<figure title="{_e(c)} {s:.2f} at x1, y1, x2, y2 = {", ".join(f"{x:.0f}" for x in b)} px">'
+                    f'<img class="crop" src="{u}" alt="{_e(c)}"><figcaption>{_e(c)} {s:.2f}</figcaption></figure>'
                     for u, (c, s, b) in zip(v.crops, v.faults))
     return (f'<div class="card {v.verdict}" data-classes="{_e(classes)}" data-image="{_e(v.image)}">'
             f'<h3>{_e(v.image)} <small>train {_e(v.train)}</small></h3>'

@@ -14,7 +14,8 @@ from ultralytics.data.utils import check_det_dataset
 from ext.data import GENERATORS, generate
 from ext.data.synthetic import image_rng
 
-NAMES = {"fault-synth": GENERATORS["fault-synth"].names, "crash-synth": GENERATORS["crash-synth"].names}
+NAMES = {name: g.names for name, g in GENERATORS.items()}
+SIZE = {"fault-synth": (160, 160), "crash-synth": (160, 160), "fault-frames": (160, 117)}  # (width, height) at 160
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
@@ -44,7 +45,7 @@ def made(request, tmp_path_factory):
 
 
 def test_registry():
-    assert set(GENERATORS) == {"fault-synth", "crash-synth"}
+    assert set(GENERATORS) == {"fault-synth", "crash-synth", "fault-frames"}
     with pytest.raises(KeyError, match="crash-synth"):
         generate("nope", "unused", 1, 1)
 
@@ -95,8 +96,9 @@ def test_layout_counts_and_boxes(made):
         coco = json.loads((root / "annotations" / f"instances_{split}.json").read_text())
         assert [c["id"] for c in coco["categories"]] == list(range(1, len(NAMES[name]) + 1))  # 1-based ids
         assert len(coco["images"]) == n and len(coco["annotations"]) == len(allrows)
+        w_, h_ = SIZE[name]
         for img in coco["images"]:
-            assert (img["width"], img["height"]) == (160, 160)
+            assert (img["width"], img["height"]) == (w_, h_)
             assert (root / "images" / split / img["file_name"]).is_file()
         first = [a for a in coco["annotations"] if a["image_id"] == 1]
         rows = labels[0]
@@ -104,7 +106,7 @@ def test_layout_counts_and_boxes(made):
         for a, r in zip(first, rows):
             x, y, w, h = a["bbox"]
             assert a["category_id"] == r[0] + 1
-            assert np.allclose([(x + w / 2) / 160, (y + h / 2) / 160, w / 160, h / 160], r[1:], atol=1e-3)
+            assert np.allclose([(x + w / 2) / w_, (y + h / 2) / h_, w / w_, h / h_], r[1:], atol=1e-3)
 
 
 def test_point_dominates_crash_synth(tmp_path):
@@ -153,3 +155,18 @@ def test_fault_states_look_different():
     for b in points:
         patch = grey[int(b.y1):int(np.ceil(b.y2)), int(b.x1):int(np.ceil(b.x2))]
         assert patch.min() < 80 and patch.max() > 180
+
+
+def test_fault_frames_are_large_with_small_parts(tmp_path):
+    """fault-frames: 1400 x 1024 frames whose bolts and cotter pins keep their 640 px size (about 20-50 px)."""
+    out = generate("fault-frames", tmp_path / "frames", 0, 3, imgsz=1400, seed=0)
+    root = Path(out["yaml"]).parent
+    for img in sorted((root / "images" / "val").glob("*.jpg")):
+        assert cv2.imread(str(img)).shape == (1024, 1400, 3)
+    sides = []
+    for f in (root / "labels" / "val").glob("*.txt"):
+        for line in f.read_text().splitlines():
+            c, _, _, w, h = map(float, line.split())
+            if int(c) in (2, 3, 4, 5):  # bolts and cotter pins, normal or missing
+                sides.append(max(w * 1400, h * 1024))
+    assert len(sides) >= 10 and 15 < min(sides) and max(sides) < 70, sides

@@ -1,0 +1,140 @@
+"""Sliced against unsliced inference on full frames with small parts: recall, precision and time per frame.
+
+    python benchmarks/slicing.py [--model best.pt] [--data fault-frames] [--imgsz 320] [--frames 32]
+                                 [--inspect 100] [--out docs/slicing.md]
+
+The model (default: the HSD teacher of `benchmarks/small_targets.py --data fault-synth --epochs 30 --batch 8
+--nbs 8`, trained on fault-synth at 320 px, where the parts are half their 640 px size, reused when finished)
+predicts every validation frame of `--data` (fault-frames: 1400 x 1024 px, parts 20-50 px) once per row, rows
+interleaved frame by frame so that a busy machine slows them alike. Rows: unsliced at --imgsz (the frame
+letterboxed: parts shrink 4.4x at 320), sliced with 640 px tiles (0.2 overlap: 6 tiles of a 1400x1024 frame; at
+320 px input the parts come back to the training scale), with and without the full-frame pass, 800 px tiles (0.25
+overlap: 4 tiles), and unsliced at 2x --imgsz for reference. A ground-truth box is found when a prediction of its
+class with score >= 0.25 overlaps it with IoU >= 0.5 (greedy, best score first; `recall`); `precision` is the
+share of predictions that found one. Time per frame: median wall time of `model.predict` (ms), with its ratio to
+the unsliced row. With --inspect N, also `fdet inspect` (sliced) over N generated frames: wall time and flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from ultralytics.utils.metrics import box_iou
+
+import ext
+from ext.data import resolve_data
+from ext.data.generators import generate
+from ext.tools import inspect_frames
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runs import command_line, train_or_reuse, write_report  # noqa: E402
+
+TEACHER = ("hsd-teacher-n.yaml", dict(data="fault-synth", epochs=30, imgsz=320, batch=8, nbs=8, device="cpu", seed=0,
+                                      project=str(Path("runs/bench-small/fault-synth").resolve()), exist_ok=True,
+                                      plots=False, workers=2), "HSDteacher_16bins_prior-s0-nbs8")
+
+
+def rows(imgsz: int) -> list[tuple[str, dict]]:
+    """(label, predict keys) of every row."""
+    return [
+        (f"unsliced, {imgsz} px", dict(imgsz=imgsz)),
+        (f"slice=640 (overlap 0.2) + full frame, {imgsz} px", dict(imgsz=imgsz, slice=640, slice_overlap=0.2)),
+        (f"slice=640 (overlap 0.2), {imgsz} px", dict(imgsz=imgsz, slice=640, slice_overlap=0.2, slice_full=False)),
+        (f"slice=800 (overlap 0.25), {imgsz} px", dict(imgsz=imgsz, slice=800, slice_overlap=0.25, slice_full=False)),
+        (f"unsliced, {2 * imgsz} px (reference)", dict(imgsz=2 * imgsz)),
+    ]
+
+
+def labels_of(label_file: Path, w: int, h: int) -> torch.Tensor:
+    """[M, 5] (class, x1, y1, x2, y2 px) of a YOLO label file."""
+    rows_ = [list(map(float, line.split())) for line in label_file.read_text().splitlines() if line.strip()]
+    out = torch.tensor(rows_, dtype=torch.float32).reshape(-1, 5)
+    c, x, y, bw, bh = out.T
+    return torch.stack([c, (x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h], 1)
+
+
+def matches(pred: torch.Tensor, gt: torch.Tensor, iou: float = 0.5) -> int:
+    """Ground-truth boxes found by `pred` [N, 6] (x1, y1, x2, y2, score, class): greedy by score, one each."""
+    if not len(pred) or not len(gt):
+        return 0
+    ious = box_iou(pred[:, :4], gt[:, 1:])
+    ious[pred[:, 5:6] != gt[:, 0][None]] = 0
+    taken, found = set(), 0
+    for i in pred[:, 4].argsort(descending=True).tolist():
+        j = next((j for j in ious[i].argsort(descending=True).tolist() if ious[i, j] >= iou and j not in taken), None)
+        if j is not None:
+            taken.add(j)
+            found += 1
+    return found
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="checkpoint (default: fault-synth's HSD teacher, trained if absent)")
+    ap.add_argument("--data", default="fault-frames")
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--frames", type=int, default=32, help="validation frames used")
+    ap.add_argument("--inspect", type=int, default=100, help="frames for the `fdet inspect` timing (0 = skip)")
+    ap.add_argument("--out", default="docs/slicing.md")
+    a = ap.parse_args(argv)
+    best = a.model or train_or_reuse(TEACHER[0], TEACHER[1], TEACHER[2])
+    model = ext.HSD(best) if a.model is None else ext.models.family_of(best)(best)
+    root = Path(resolve_data(a.data)).parent
+    images = sorted((root / "images" / "val").glob("*.jpg"))[: a.frames]
+    table = rows(a.imgsz)
+    stats = {label: {"found": 0, "pred": 0, "ms": []} for label, _ in table}
+    n_gt = 0
+    for _, keys in table:  # warm-up, untimed
+        model.predict(cv2.imread(str(images[0])), verbose=False, device="cpu", **keys)
+    for f in images:
+        img = cv2.imread(str(f))
+        gt = labels_of(root / "labels" / "val" / f"{f.stem}.txt", img.shape[1], img.shape[0])
+        n_gt += len(gt)
+        for label, keys in table:
+            t = time.perf_counter()
+            r = model.predict(img, conf=0.25, verbose=False, device="cpu", **keys)[0]
+            stats[label]["ms"].append((time.perf_counter() - t) * 1e3)
+            pred = r.boxes.data.cpu()
+            found = matches(pred, gt)
+            stats[label]["found"] += found
+            stats[label]["pred"] += len(pred)
+    base = stats[table[0][0]]
+    base_recall, base_ms = base["found"] / max(n_gt, 1), np.median(base["ms"])
+    lines = [f"# Sliced inference on {a.data} ({datetime.date.today()})", "",
+             f"Command: `{command_line('slicing.py', argv)}`", "",
+             f"Model `{best}`; {len(images)} frames of {img.shape[1]} x {img.shape[0]} px, {n_gt} labelled parts. "
+             "Found: a prediction of the same class, score >= 0.25, IoU >= 0.5 (greedy, one each). Time: median of "
+             "`model.predict` per frame on this machine's CPU, rows interleaved per frame.", "",
+             "| row | recall | x unsliced | precision | ms / frame | x unsliced |", "| --- | --- | --- | --- | --- | --- |"]
+    for label, _ in table:
+        s = stats[label]
+        recall, ms = s["found"] / max(n_gt, 1), np.median(s["ms"])
+        precision = s["found"] / s["pred"] if s["pred"] else float("nan")
+        gain = f"{recall / base_recall:.2f}" if base_recall else "-"
+        lines.append(f"| {label} | {recall:.3f} | {gain} | {precision:.3f} | {ms:.0f} | {ms / base_ms:.2f} |")
+    if a.inspect:
+        with tempfile.TemporaryDirectory() as tmp:
+            generate("fault-frames", Path(tmp) / "set", 0, a.inspect, imgsz=1400, seed=1)
+            t = time.perf_counter()
+            split = Path(tmp) / "set"
+            res = inspect_frames(model, split / "images" / "val", labels=split / "labels" / "val",
+                                 out=Path(tmp) / "inspect", imgsz=a.imgsz, slice=640, slice_overlap=0.2)
+            wall = time.perf_counter() - t
+        r = res["rates"]
+        lines += ["", f"`fdet inspect ... imgsz={a.imgsz} slice=640` over {res['images']} generated fault-frames "
+                  f"(seed 1): {wall:.0f} s wall ({wall / res['images']:.2f} s per frame, report included), "
+                  f"{res['flagged']} flagged; against the labels FDR {r['FDR']:.3f}, MDR {r['MDR']:.3f}, "
+                  f"CDR {r['CDR']:.3f}."]
+    write_report(a.out, lines)
+
+
+if __name__ == "__main__":
+    main()
