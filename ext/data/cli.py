@@ -1,4 +1,5 @@
-"""`fdet data SUBCOMMAND key=value ...`: list and prepare catalog datasets, convert COCO / VOC, run generators."""
+"""`fdet data SUBCOMMAND key=value ...`: list and prepare catalog datasets, convert COCO / VOC, run generators,
+tile large frames."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ SUBCOMMANDS = {
     "prepare": {"name", "cache"},
     "convert": {"format", "source", "images", "out", "split", "names"},
     "generate": {"name", "out", "n_train", "n_val", "imgsz", "seed"},
+    "tile": {"data", "out", "size", "overlap", "min_visible", "splits"},
 }
-REQUIRED = {"prepare": {"name"}, "convert": {"format", "source", "images", "out"}, "generate": {"name", "out"}}
+REQUIRED = {"prepare": {"name"}, "convert": {"format", "source", "images", "out"}, "generate": {"name", "out"},
+            "tile": {"data", "out"}}
 USAGE = """Usage:
   fdet data list
   fdet data prepare name=NAME [cache=DIR]
   fdet data convert format=coco|voc source=JSON_OR_XML_DIR images=IMAGE_DIR out=DIR [split=train] [names=[a,b]]
-  fdet data generate name=fault-synth|crash-synth out=DIR [n_train=64] [n_val=16] [imgsz=640] [seed=0]"""
+  fdet data generate name=fault-synth|crash-synth|fault-frames out=DIR [n_train=64] [n_val=16] [imgsz=640] [seed=0]
+  fdet data tile data=NAME_OR_YAML out=DIR [size=640] [overlap=0.2] [min_visible=0.5] [splits=[train,val]]"""
 
 
 def _parse(sub: str, words: list[str]) -> dict:
@@ -35,7 +39,7 @@ def _parse(sub: str, words: list[str]) -> dict:
 
 def data_main(argv: list[str]) -> int:
     """Run one `fdet data` subcommand; return 0 (errors raise SyntaxError / ValueError / FileNotFoundError)."""
-    from . import coco_to_yolo, generate, load_catalog, resolve_data, voc_to_yolo
+    from . import coco_to_yolo, generate, load_catalog, resolve_data, tile_dataset, voc_to_yolo
 
     if not argv or argv[0] not in SUBCOMMANDS:
         print(USAGE)
@@ -57,6 +61,10 @@ def data_main(argv: list[str]) -> int:
         else:
             summary = voc_to_yolo(kw["source"], kw["images"], kw["out"], names=names, split=split)
         print(summary)
+    elif sub == "tile":
+        splits = kw.pop("splits", ["train", "val"])
+        print(tile_dataset(str(kw.pop("data")), kw.pop("out"), splits=[splits] if isinstance(splits, str) else splits,
+                           **kw))
     else:
         kw.setdefault("n_train", 64)
         kw.setdefault("n_val", 16)
