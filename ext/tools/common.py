@@ -1,4 +1,4 @@
-"""What both tools need: a model from a path (family picked as `fdet` does) and a new run folder."""
+"""What the tools share: a model from a path (family picked as `fdet` does), a frame count, a new run folder."""
 
 from __future__ import annotations
 
@@ -20,6 +20,23 @@ def load_model(model_or_path):
             raise FileNotFoundError(f"model '{p}' not found (tools never download weights)")
         return family_of(p)(p)
     raise TypeError(f"expected a checkpoint path or an Ultralytics Model, got {type(model_or_path).__name__}")
+
+
+def count_frames(source) -> int | None:
+    """Images in a folder (recursively), frames of a video file, 1 for an image; None when unknown (a glob, a
+    stream). For progress bars."""
+    import cv2
+    from ultralytics.data.utils import IMG_FORMATS, VID_FORMATS
+
+    p = Path(str(source))
+    if p.is_dir():
+        return sum(f.suffix.lower()[1:] in IMG_FORMATS for f in p.rglob("*"))
+    if p.is_file() and p.suffix.lower()[1:] in VID_FORMATS:
+        cap = cv2.VideoCapture(str(p))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        cap.release()
+        return n or None
+    return 1 if p.is_file() else None
 
 
 def default_save_dir(mode: str) -> Path:

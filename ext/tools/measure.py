@@ -5,7 +5,8 @@ scale per frame from the detected boxes; `ref_mm` with `ref_ids`, the distance b
 scale per frame from their centres), `sg_window` (Savitzky-Golay window, frames) and `max_gap`. `check_units` checks
 them before any work; `write_kinematics` writes, per track and frame, `kinematics.csv` (units in the header),
 `displacement_mm.png`, `velocity.png`, `acceleration.png` and `summary.csv` (per track: frames, gaps filled,
-peak deceleration and when, final displacement).
+peak deceleration and when, final displacement); with `pairs`, the deformation between those markers
+(`deformation.py`).
 
 A track's missing frames (a marker hidden by debris) are filled linearly when at most `max_gap` in a row; a longer
 gap splits the track into parts, each measured on its own (named `<id>` and `<id>.1`, `<id>.2`, ...).
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .deformation import check_pairs, write_deformation
 from .kinematics import Kinematics, kinematics, scale_from_reference
 
-KEYS = ("fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "max_gap")
+KEYS = ("fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "max_gap", "pairs")
 CSV_COLUMNS = ("frame", "time_s", "track", "class", "x_px", "y_px", "refined", "mm_per_px", "disp_mm", "vx_mm_s",
                "vy_mm_s", "ax_mm_s2", "ay_mm_s2")
 
@@ -37,6 +39,7 @@ class Units:
     ref_ids: tuple[int, int] | None = None
     window: int = 9
     max_gap: int = 5
+    pairs: tuple = ()  # (a, b) track ids whose distance is measured (deformation.py)
 
 
 def video_fps(source) -> float:
@@ -68,6 +71,9 @@ def check_units(keys: dict, source) -> Units | None:
     ref_ids = keys.get("ref_ids")
     if ref_ids is not None and not chosen:
         raise ValueError("ref_ids is given without ref_mm (the distance between the two reference markers in mm)")
+    pairs = check_pairs(keys.get("pairs"))
+    if pairs and not chosen:
+        raise ValueError("pairs measures distances in mm: give a scale key (mm_per_px, marker_mm or ref_mm) and fps")
     if not chosen:
         return None
     if chosen[0] == "ref_mm":
@@ -81,7 +87,7 @@ def check_units(keys: dict, source) -> Units | None:
     window, gap = int(keys.get("sg_window") or 9), int(keys.get("max_gap") if keys.get("max_gap") is not None else 5)
     if window < 5 or gap < 0:
         raise ValueError(f"sg_window={window} must be >= 5 frames and max_gap={gap} >= 0")
-    return Units(fps, chosen[0], given[chosen[0]], ref_ids, window, gap)
+    return Units(fps, chosen[0], given[chosen[0]], ref_ids, window, gap, tuple(pairs))
 
 
 def parts(frames: np.ndarray, max_gap: int) -> list[np.ndarray]:
@@ -128,7 +134,7 @@ def write_kinematics(tracks: dict, units: Units, n_frames: int, out: Path) -> di
         units: from `check_units`. n_frames: frames processed. out: folder.
 
     Returns:
-        dict(csv, summary, plots, measured: number of track parts measured).
+        dict(csv, summary, plots, measured: number of track parts measured, deformation: files or None).
     """
     scale = scale_per_frame(units, tracks, n_frames)
     rows, summary, curves = [], [], {}
@@ -160,7 +166,10 @@ def write_kinematics(tracks: dict, units: Units, n_frames: int, out: Path) -> di
     plots = [_plot(curves, i, label, out / f"{stem}.png") for i, (stem, label) in enumerate(
         [("displacement_mm", "displacement (mm)"), ("velocity", "speed (mm/s)"), ("acceleration", "|a| (mm/s^2)")],
         start=1)]
-    return {"csv": csv_file, "summary": summary_file, "plots": plots, "measured": len(curves)}
+    res = {"csv": csv_file, "summary": summary_file, "plots": plots, "measured": len(curves), "deformation": None}
+    if units.pairs:
+        res["deformation"] = write_deformation(tracks, list(units.pairs), scale, units.fps, units.max_gap, out)
+    return res
 
 
 def _plot(curves: dict, i: int, label: str, file: Path) -> Path:

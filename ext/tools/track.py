@@ -31,7 +31,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .common import default_save_dir, load_model
+from .common import count_frames, default_save_dir, load_model
+from .deformation import identities, write_identities
 from .measure import KEYS, check_units, write_kinematics
 from .subpixel import refine_centres
 
@@ -187,11 +188,12 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
         out: output folder (created); None = a new `runs/detect/track*`.
         subpixel: refine marker centres to their saddle point (`subpixel.py`).
         **kwargs: the measurement keys (`measure.KEYS`: fps, mm_per_px, marker_mm, ref_mm, ref_ids, sg_window,
-            max_gap), checked before any work; the rest go to `model.track` (conf, iou, imgsz, classes, device,
+            max_gap, pairs), checked before any work; the rest go to `model.track` (conf, iou, imgsz, classes, device,
             vid_stride, ...). With a detector callable only conf (default 0.1), classes and vid_stride apply.
 
     Returns:
-        dict(csv=Path, plot=Path, tracks=int number of distinct track ids, kinematics=dict or None).
+        dict(csv=Path, plot=Path, tracks=int number of distinct track ids, kinematics=dict or None,
+        identities=dict(file (tracks.csv), tracks, suspected_switches, missing_frames)).
     """
     from ultralytics.engine.model import Model
 
@@ -213,13 +215,19 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
         model.predictor = None  # fresh predictor, so persist=True does not reuse trackers of an earlier call
         results = model.track(source=source, stream=True, persist=True, tracker=tracker,
                               **{"verbose": False, **predict_kwargs})
-    rows, n_frames = collect_tracks(results, subpixel)
+    from ultralytics.utils import TQDM
+
+    stride = int(predict_kwargs.get("vid_stride") or 1)
+    total = count_frames(source)
+    bar = TQDM(results, total=None if total is None else -(-total // stride), desc="fdet track", unit="frame")
+    rows, n_frames = collect_tracks(bar, subpixel)
     csv_file = write_csv(rows, save_dir / "trajectories.csv")
     tracks = read_csv(csv_file)
     plot = plot_displacement(tracks, save_dir / "displacement.png")
+    ids = write_identities(identities(by_track(rows)) if rows else [], save_dir / "tracks.csv")
     measured = None
     if units is not None:
         if not rows:
             raise ValueError(f"no markers were tracked in {source}: nothing to measure (see {csv_file})")
         measured = write_kinematics(by_track(rows), units, n_frames, save_dir)
-    return {"csv": csv_file, "plot": plot, "tracks": len(tracks), "kinematics": measured}
+    return {"csv": csv_file, "plot": plot, "tracks": len(tracks), "kinematics": measured, "identities": ids}
