@@ -3,8 +3,8 @@ known pulse past fixed reference markers, seen by a high-speed camera (motion bl
 markers for a few frames).
 
 Every marker's true centre is known in every frame to sub-pixel accuracy: markers are rendered from their exact
-(float) centres at `SUPERSAMPLE` x resolution and averaged down (exact area coverage), then the frame gets blur and
-noise. Units: the body moves along +x; positions in mm are converted with a fixed `mm_per_px`; time t = frame / fps.
+(float) centres at `SUPERSAMPLE` x resolution and averaged down (exact area coverage), then the moving body gets
+motion blur (the fixed reference markers and the background stay sharp) and the frame noise. Units: the body moves along +x; positions in mm are converted with a fixed `mm_per_px`; time t = frame / fps.
 
 Pulse: the body enters at `v0` mm/s and decelerates with a half-sine pulse a(t) = -peak * sin(pi (t - t0) / T) for
 t0 <= t <= t0 + T (zero elsewhere), so its velocity drops by 2 peak T / pi over the pulse; x(t) is integrated in
@@ -124,8 +124,11 @@ def render_sequence(cfg: SequenceConfig, out: str | Path) -> dict:
             cx, cy = centres[i, k]
             cv2.circle(img, (int(cx), int(cy)), int(cfg.marker_d * 0.8), float(rng.uniform(40, 90)), -1)
         blur = v[i] / cfg.mm_per_px * cfg.blur_exposure / cfg.fps  # px the body moves while the shutter is open
-        if blur > 1:  # a horizontal box blur of that length, over the whole frame (fixed markers too, a
-            img = cv2.blur(img, (int(round(blur)) | 1, 1))  # simplification; a symmetric blur moves no centre)
+        if blur > 1:  # a horizontal box blur of that length on the moving body only (a symmetric blur moves no
+            k = int(round(blur)) | 1  # centre); the background and the fixed reference markers stay sharp
+            x0, x1 = max(body[0] - k, 0), min(body[0] + 70 * cols + k, s)
+            y0, y1 = max(body[1], 0), min(body[1] + 90 * rows + 10, s)
+            img[y0:y1, x0:x1] = cv2.blur(img, (k, 1))[y0:y1, x0:x1]
         img = img + rng.normal(0, cfg.noise, img.shape)
         cv2.imwrite(str(out / f"{i:03d}.png"), np.clip(img, 0, 255).astype(np.uint8))
     return dict(centres=centres, visible=visible, t=t, x_mm=x_mm, v_mm_s=v, a_mm_s2=a, mm_per_px=cfg.mm_per_px,
