@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -75,11 +76,20 @@ def measure(seed: int, noise: float, window: int, folder: Path) -> dict:
         }
         if subpixel:  # the scale from the two fixed reference markers, found by their first positions
             refs = [min(ids[m]) for m in truth["reference"]]
+            first, last = 0, truth["reference"][0] - 1  # two body markers (a rigid pair) and the body against a
+            pairs = [[int(min(ids[first])), int(refs[0])], [int(min(ids[first])), int(min(ids[last]))]]  # fixed one
             ref = track_markers(TruthDetector(truth, noise, 100 + seed), frames, out=folder / f"ref{seed}",
                                 fps=truth["fps"], ref_mm=cfg.reference_mm, ref_ids=[int(i) for i in refs],
-                                sg_window=window)
+                                sg_window=window, pairs=pairs)
             scale = np.array([float(r["mm_per_px"]) for r in read(ref["kinematics"]["csv"])])
             out["scale %"] = float(100 * np.abs(scale / cfg.mm_per_px - 1).max())
+            derr = []
+            for r in read(ref["kinematics"]["deformation"]["csv"]):
+                a, b = (first, truth["reference"][0]) if r["pair"] == f"{pairs[0][0]}-{pairs[0][1]}" else (first, last)
+                c = truth["centres"][int(r["frame"])]
+                derr.append(abs(float(r["distance_mm"]) - np.hypot(*(c[a] - c[b])) * cfg.mm_per_px))
+            out["deformation mm"] = float(max(derr))
+            out["plots"] = folder / f"ref{seed}"
     return out
 
 
@@ -89,9 +99,13 @@ def main(argv=None) -> None:
     ap.add_argument("--box-noise", type=float, default=1.0, help="detection box noise, px (centre and side)")
     ap.add_argument("--window", type=int, default=9, help="Savitzky-Golay window, frames")
     ap.add_argument("--out", default="docs/crash_measurement.md")
+    ap.add_argument("--plots", default="docs/img", help="where the first seed's plots are copied (crash_*.png)")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         runs = [measure(s, a.box_noise, a.window, Path(tmp)) for s in a.seeds]
+        Path(a.plots).mkdir(parents=True, exist_ok=True)
+        for stem in ("displacement_mm", "velocity", "acceleration", "deformation"):
+            shutil.copy(runs[0]["plots"] / f"{stem}.png", Path(a.plots) / f"crash_{stem}.png")
     cols = ("median px", "p95 px", "refined %", "ID switches", "disp mm", "peak %")
     lines = [f"# Crash measurement on synthetic sequences ({datetime.date.today()})", "",
              f"Command: `{command_line('crash_measurement.py', argv)}`", "",
@@ -100,10 +114,15 @@ def main(argv=None) -> None:
              f"{a.window} frames. Centre error: every tracked box and frame against its marker's true centre. "
              "ID switches: over the 8 markers, track ids beyond one per marker (markers never tracked count too); "
              "debris hides body markers for 1-5 frames 3 times a sequence. Displacement: largest error (mm) over "
-             "the body markers and frames of the displacement from the track's first frame; peak: mean over the body markers of the peak-deceleration error (true "
+             "the body markers and frames of the displacement from the track's first frame; peak: mean over the body "
+             "markers of the peak-deceleration error (true "
              "peak 400,000 mm/s^2, 40 g). Mean over seeds (min - max). Scale from the two reference markers "
              f"(ref_mm=800): largest error over frames {np.mean([r['scale %'] for r in runs]):.3g} % (mean over "
-             "seeds).", "",
+             "seeds). Deformation (`pairs=`, with that scale: a body marker against a fixed reference and against "
+             "another body marker): largest error of the pair distance over pairs and frames "
+             f"{np.mean([r['deformation mm'] for r in runs]):.3g} mm (mean over seeds; max "
+             f"{np.max([r['deformation mm'] for r in runs]):.3g} mm). Plots of seed {a.seeds[0]} (refined centres, "
+             f"scale from the references): `{a.plots}/crash_*.png`.", "",
              f"| centre | {' | '.join(cols)} |", f"| --- | {' | '.join('---' for _ in cols)} |"]
     for name in ("box", "refined"):
         cells = []
