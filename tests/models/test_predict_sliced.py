@@ -91,3 +91,28 @@ def test_plain_yolo_takes_the_sliced_predictor(model, patch):
     ours = model.predict(frame, imgsz=64, slice=64, slice_overlap=0.0, slice_full=False, **LOW)
     torch.testing.assert_close(boxes(r), boxes(ours))
     assert r[0].names == model.names
+
+
+def test_same_boxes_as_sahis_own_sliced_prediction(model):
+    """sahi's Ultralytics integration loads our checkpoint (after `import ext`) with our classes, and its
+    get_sliced_prediction (no full-frame pass, greedy merging by IOS 0.5) gives our boxes."""
+    from sahi import AutoDetectionModel
+    from sahi.predict import get_sliced_prediction
+
+    frame = np.random.default_rng(3).integers(0, 255, (128, 192, 3), dtype=np.uint8)
+    dm = AutoDetectionModel.from_pretrained(model_type="ultralytics", model_path=str(model.ckpt_path),
+                                            confidence_threshold=1e-3, device="cpu", image_size=64)
+    assert list(dm.category_mapping.values()) == list(model.names.values())
+    r = get_sliced_prediction(np.ascontiguousarray(frame[:, :, ::-1]), dm, slice_height=64, slice_width=64,
+                              overlap_height_ratio=0.25, overlap_width_ratio=0.25, perform_standard_pred=False,
+                              postprocess_type="GREEDYNMM", postprocess_match_metric="IOS",
+                              postprocess_match_threshold=0.5, force_postprocess_type=True, verbose=0)
+    theirs = torch.tensor([[*o.bbox.to_xyxy(), o.score.value, o.category.id] for o in r.object_prediction_list])
+    ours = boxes(model.predict(frame, imgsz=64, conf=1e-3, slice=64, slice_overlap=0.25, slice_full=False,
+                               verbose=False, device="cpu"))
+    assert len(ours), "no box at conf 1e-3: nothing to compare"
+
+    def order(t):
+        return t[np.lexsort(t.numpy().T[::-1])]
+
+    torch.testing.assert_close(order(ours.float()), order(theirs.float()), atol=1e-3, rtol=0)
