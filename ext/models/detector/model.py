@@ -9,6 +9,7 @@ from ultralytics.engine.model import Model
 from ultralytics.utils import DEFAULT_CFG_DICT, RANK
 
 from ...nn.tasks import ExtDetectionModel, load_model_yaml
+from .export import ExtExporter
 from .predict import SlicedPredictor
 from .train import ExtTrainer
 from .val import ExtValidator
@@ -51,3 +52,21 @@ class Detector(Model):
         self.model.args = {**DEFAULT_CFG_DICT, **self.overrides}  # allows export straight from a YAML
         self.model.task = self.task
         self.model_name = cfg
+
+    def export(self, **kwargs) -> str:
+        """Ultralytics' `Model.export` through `ExtExporter` (INT8 ONNX that is fast on CPUs, export.py); `data` may be
+        a catalog name. INT8 (`quantize=8`) calibrates on `calib_images` images of `data`'s `split` (default val).
+
+        Raises:
+            ValueError: quantize=8 without data= (Ultralytics would fetch COCO; nothing is downloaded here).
+        """
+        self._check_is_pytorch_model()
+        if kwargs.get("data"):
+            from ...data import resolve_data
+
+            kwargs["data"] = resolve_data(kwargs["data"])
+        elif kwargs.get("quantize") == 8:
+            raise ValueError("quantize=8 calibrates on your images: give data= (a catalog name or a data YAML)")
+        custom = {"imgsz": self.model.args["imgsz"], "batch": 1, "data": None, "device": None, "verbose": False}
+        args = {**self.overrides, **custom, **kwargs, "mode": "export"}  # as Ultralytics' Model.export
+        return ExtExporter(overrides=args, _callbacks=self.callbacks)(model=self.model)
