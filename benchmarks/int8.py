@@ -1,0 +1,195 @@
+"""INT8 against fp32 for every family: ONNX Runtime CPU latency, and accuracy after quantization.
+
+    python benchmarks/int8.py --part latency [--imgsz 640] [--runs 30] [--repeats 3]    # -> docs/int8_latency.md
+    python benchmarks/int8.py --part accuracy [--imgsz 320]                              # -> docs/int8_accuracy.md
+    python benchmarks/int8.py --part profile [--imgsz 640] [--runs 30]                   # -> docs/int8_profile.md
+
+latency: YOLO11n, YOLO26n, the HSD student, the HSD teacher and GJADet (random weights: latency does not depend on
+them), each exported to ONNX fp32, to INT8 by `ext` (`model.export(format="onnx", quantize=8, data=...)`: U8S8 QDQ,
+decode in float, ext/models/detector/export.py) and to INT8 as Ultralytics' own exporter makes it (Conv-only S8S8,
+`ultralytics.YOLO(...).export`), calibrated on fault-synth; batch 1, median of --runs interleaved runs after warm-up,
+--repeats times; ratios to YOLO11n fp32 in the same repeat. Plus images per second at batch 8 for the student.
+
+accuracy: the finished seed-0 checkpoints of benchmarks/small_targets.py (rail-tracks and fault-synth, trained at
+320 px) exported fp32 and INT8 (calibrated on the training split, `calib_images` 300, validated on the validation
+split through Ultralytics' ONNX backend): mAP50-95, its drop, and class agreement: the share of fp32 boxes (score
+>= 0.25) that an INT8 box of the same class overlaps with IoU >= 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ext
+from ext.data import resolve_data
+from ext.models import family_of
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runs import command_line, write_report  # noqa: E402
+
+MODELS = ["yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
+CHECKPOINTS = {  # data -> (label, run folder under runs/bench-small/<data>)
+    "rail-tracks": [("YOLO11n", "YOLO11n-s0"), ("YOLO26n", "YOLO26n-s0"),
+                    ("HSD student", "HSDstudent_16bins_prior-s0"), ("HSD teacher", "HSDteacher_16bins_prior-s0"),
+                    ("GJADet", "GJADet_16bins_prior-s0")],
+    "fault-synth": [("HSD student", "HSDstudent_16bins_prior-s0-nbs8"),
+                    ("HSD teacher", "HSDteacher_16bins_prior-s0-nbs8")],
+}
+
+
+def measure(files: dict[str, str], imgsz: int, runs: int, batch: int = 1, warmup: int = 5) -> dict[str, float]:
+    """Median latency (ms) per file at `batch`, runs interleaved across files."""
+    import onnxruntime as ort
+
+    sessions = {k: ort.InferenceSession(f, providers=["CPUExecutionProvider"]) for k, f in files.items()}
+    x = np.random.default_rng(0).random((batch, 3, imgsz, imgsz), dtype=np.float32)
+    times = {k: [] for k in sessions}
+    for i in range(warmup + runs):
+        for k, s in sessions.items():
+            t = time.perf_counter()
+            s.run(None, {"images": x})
+            if i >= warmup:
+                times[k].append((time.perf_counter() - t) * 1e3)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, split: str = "val") -> dict[str, str]:
+    """fp32, INT8 (ext) and INT8 (Ultralytics' own exporter, `Model.export` itself) ONNX files of one model."""
+    from ultralytics.engine.model import Model
+
+    stem = Path(str(model_or_cfg)).stem
+    files = {}
+    with contextlib.chdir(out):  # YAML exports land in the working directory
+        for kind in ("fp32", "int8", "int8 (Ultralytics)"):
+            keys = dict(format="onnx", imgsz=imgsz, batch=batch, device="cpu", verbose=False)
+            if kind != "fp32":
+                keys.update(quantize=8, data=resolve_data(data), split=split)
+            m = family_of(str(model_or_cfg))(model_or_cfg)
+            f = Model.export(m, **keys) if kind == "int8 (Ultralytics)" else m.export(**keys)
+            files[kind] = str(shutil.move(f, out / f"{stem}-{kind.split()[0]}{'-u' if '(' in kind else ''}-b{batch}"
+                                                  f"-{imgsz}.onnx"))
+    return files
+
+
+def latency_part(a) -> list[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for cfg in MODELS:
+            for kind, f in exports(cfg, a.imgsz, "fault-synth", Path(tmp)).items():
+                files[f"{Path(cfg).stem} {kind}"] = f
+        repeats = [measure(files, a.imgsz, a.runs) for _ in range(a.repeats)]
+        student = exports("hsd-n.yaml", a.imgsz, "fault-synth", Path(tmp), batch=8)
+        burst = {k: 8e3 / measure({k: f}, a.imgsz, max(a.runs // 3, 5), batch=8)[k] for k, f in student.items()
+                 if k != "int8 (Ultralytics)"}
+    base = "yolo11n fp32"
+    lines = [f"# INT8 latency, ONNX Runtime CPU ({datetime.date.today()})", "",
+             f"Command: `{command_line('int8.py', a.argv)}`", "",
+             f"{a.imgsz} px, batch 1, median of {a.runs} interleaved runs, {a.repeats} repeats (the machine otherwise "
+             "idle); x11n: ratio to YOLO11n fp32 in the same repeat (median over repeats, range).", "",
+             "| model | ms | x11n | x11n range |", "| --- | --- | --- | --- |"]
+    for k in files:
+        ms = np.array([r[k] for r in repeats])
+        ratio = np.array([r[k] / r[base] for r in repeats])
+        lines.append(f"| {k} | {np.median(ms):.1f} | {np.median(ratio):.2f} | {ratio.min():.2f}-{ratio.max():.2f} |")
+    lines += ["", "HSD student at batch 8 (line-scan bursts): "
+              + ", ".join(f"{k} {v:.1f} images/s" for k, v in burst.items()) + "."]
+    return lines
+
+
+def agreement(r32, r8) -> float:
+    """Share of fp32 boxes (score >= 0.25) met by an INT8 box of the same class with IoU >= 0.5 (NaN: none)."""
+    from ultralytics.utils.metrics import box_iou
+
+    a, b = r32.boxes[r32.boxes.conf >= 0.25], r8.boxes[r8.boxes.conf >= 0.25]
+    if not len(a):
+        return float("nan")
+    if not len(b):
+        return 0.0
+    iou = box_iou(a.xyxy, b.xyxy) * (a.cls[:, None] == b.cls[None])
+    return float((iou.max(1).values >= 0.5).float().mean())
+
+
+def accuracy_part(a) -> list[str]:
+    from ultralytics import YOLO
+
+    lines = [f"# INT8 accuracy ({datetime.date.today()})", "", f"Command: `{command_line('int8.py', a.argv)}`", "",
+             f"Checkpoints of benchmarks/small_targets.py (seed 0), {a.imgsz} px; calibrated on the training split; "
+             "mAP50-95 on the validation split through Ultralytics' ONNX backend; agreement: fp32 boxes (score >= "
+             "0.25) met by an INT8 box of the same class (IoU >= 0.5), over the validation images.", "",
+             "| data | model | mAP50-95 fp32 | INT8 (ext) | drop | agreement | INT8 (Ultralytics) | drop |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for data, rows in CHECKPOINTS.items():
+        yaml = resolve_data(data)
+        images = sorted((Path(yaml).parent / "images" / "val").glob("*"))
+        for label, run in rows:
+            best = Path(a.project) / data / run / "weights" / "best.pt"
+            if not best.is_file():
+                lines.append(f"| {data} | {label} | (no finished run {run}) | | | | | |")
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                files = exports(best, a.imgsz, data, Path(tmp), split="train")
+                maps = {k: float(ext.Detector(f).val(data=yaml, imgsz=a.imgsz, batch=1, plots=False, verbose=False,
+                                                     device="cpu").box.map) for k, f in files.items()}
+                m32, m8 = YOLO(files["fp32"], task="detect"), YOLO(files["int8"], task="detect")
+                agree = [agreement(m32.predict(str(i), imgsz=a.imgsz, verbose=False)[0],
+                                   m8.predict(str(i), imgsz=a.imgsz, verbose=False)[0]) for i in images]
+            f32, f8, fu = maps["fp32"], maps["int8"], maps["int8 (Ultralytics)"]
+            lines.append(f"| {data} | {label} | {f32:.3f} | {f8:.3f} | {100 * (f32 - f8):+.1f} | "
+                         f"{np.nanmean(agree):.2f} | {fu:.3f} | {100 * (f32 - fu):+.1f} |")
+    return lines
+
+
+def profile_part(a) -> list[str]:
+    """Share of ONNX Runtime's kernel time per operator type, HSD student fp32 / INT8 (ext) / INT8 (Ultralytics)."""
+    import collections
+    import json
+
+    import onnxruntime as ort
+
+    lines = [f"# Where the INT8 time goes: ONNX Runtime profile of the HSD student ({datetime.date.today()})", "",
+             f"Command: `{command_line('int8.py', a.argv)}`", "",
+             f"{a.imgsz} px, batch 1, {a.runs} profiled runs after 3 warm-up runs; share of the summed kernel time "
+             "per operator type (the top 8), as ONNX Runtime runs the graph after its own fusions.", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, f in exports("hsd-n.yaml", a.imgsz, "fault-synth", Path(tmp)).items():
+            so = ort.SessionOptions()
+            so.enable_profiling, so.profile_file_prefix = True, str(Path(tmp) / kind.split()[0])
+            sess = ort.InferenceSession(f, so, providers=["CPUExecutionProvider"])
+            x = np.random.default_rng(0).random((1, 3, a.imgsz, a.imgsz), dtype=np.float32)
+            for _ in range(3 + a.runs):
+                sess.run(None, {"images": x})
+            by = collections.Counter()
+            for e in json.loads(Path(sess.end_profiling()).read_text()):
+                if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+                    by[e["args"]["op_name"]] += e["dur"]
+            total = sum(by.values())
+            lines.append(f"- {kind}: " + ", ".join(f"{op} {100 * t / total:.0f} %" for op, t in by.most_common(8)))
+    return lines
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("latency", "accuracy", "profile"), required=True)
+    ap.add_argument("--imgsz", type=int, default=None, help="default 640 (latency, profile), 320 (accuracy)")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--project", default="runs/bench-small", help="where small_targets.py's runs are")
+    ap.add_argument("--out", default=None, help="default docs/int8_<part>.md")
+    a = ap.parse_args(argv)
+    a.argv, a.imgsz = argv, a.imgsz or (320 if a.part == "accuracy" else 640)
+    a.project = str(Path(a.project).resolve())
+    lines = {"latency": latency_part, "accuracy": accuracy_part, "profile": profile_part}[a.part](a)
+    write_report(a.out or f"docs/int8_{a.part}.md", lines)
+
+
+if __name__ == "__main__":
+    main()
