@@ -11,8 +11,10 @@ What `ExtExporter` does instead for `format=onnx quantize=8`: Ultralytics export
 ONNX Runtime's static quantizer (QDQ) quantizes every node except the box / class decode (the nodes between the
 head's last convolutions and the outputs: DFL softmax and expectation, anchor arithmetic, class sigmoid; one INT8
 scale cannot span pixels and probabilities), with unsigned 8-bit activations and signed per-channel weights (U8S8,
-the x86 fast path), calibrated on `calib_images` images of `data` (Ultralytics' calibration loader). Every other format and
-precision is Ultralytics' exporter unchanged.
+the x86 fast path) of 7 bits (`reduce_range`: without VNNI the u8 x s8 products are summed in pairs into int16,
+which saturates with 8-bit weights; measured on the rail-tracks HSD teacher: mAP50-95 0.303 with 8-bit weights,
+0.383 with 7-bit, 0.383 fp32), calibrated on `calib_images` images of `data` (Ultralytics' calibration loader).
+Every other format and precision is Ultralytics' exporter unchanged.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Calibration:
 
 
 def quantize_int8(src: str | Path, dst: str | Path, loader, transform, limit: int) -> str:
-    """Static U8S8 QDQ quantization of `src` into `dst`, the decode kept in float (module docstring).
+    """Static U8S8 (7-bit weights) QDQ quantization of `src` into `dst`, the decode kept in float (module docstring).
 
     Raises:
         ValueError: fewer than MIN_CALIBRATION calibration images.
@@ -81,7 +83,8 @@ def quantize_int8(src: str | Path, dst: str | Path, loader, transform, limit: in
         LOGGER.warning(f"INT8 calibration: {n} images available, fewer than calib_images={limit}")
     reader = Calibration(loader, transform, limit)
     quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=decode_nodes(onnx.load(src)))
+                    weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                    nodes_to_exclude=decode_nodes(onnx.load(src)))
     LOGGER.info(f"INT8: calibrated on {reader.seen} images; decode kept in float")
     return str(dst)
 
