@@ -4,7 +4,10 @@ markers for a few frames).
 
 Every marker's true centre is known in every frame to sub-pixel accuracy: markers are rendered from their exact
 (float) centres at `SUPERSAMPLE` x resolution and averaged down (exact area coverage), then the moving body gets
-motion blur (the fixed reference markers and the background stay sharp) and the frame noise. Units: the body moves along +x; positions in mm are converted with a fixed `mm_per_px`; time t = frame / fps.
+motion blur (the fixed reference markers and the background stay sharp) and the frame noise. Units: the body moves
+along +x; positions in mm are converted with a fixed `mm_per_px`; time t = frame / fps. With `crush`, the body
+shortens: marker k moves travel[k] = 1 - crush * u_k of the rear's displacement (u 0 at the rear column, 1 at the
+front), so the distance between two body markers changes by a known amount.
 
 Pulse: the body enters at `v0` mm/s and decelerates with a half-sine pulse a(t) = -peak * sin(pi (t - t0) / T) for
 t0 <= t <= t0 + T (zero elsewhere), so its velocity drops by 2 peak T / pi over the pulse; x(t) is integrated in
@@ -47,6 +50,7 @@ class SequenceConfig:
     blur_exposure: float = 0.25  # fraction of a frame the shutter is open (motion blur = speed * exposure / fps)
     noise: float = 2.0  # grey levels
     occlusions: int = 3  # debris passes, each hiding one body marker for 1-5 frames
+    crush: float = 0.0  # the front markers travel (1 - crush) of the body's displacement, linearly from the rear
     seed: int = 0
 
 
@@ -85,7 +89,8 @@ def render_sequence(cfg: SequenceConfig, out: str | Path) -> dict:
 
     Returns:
         dict(centres (F, M, 2) true centres in px, visible (F, M) bool (False while debris hides a marker),
-        ids (M,) 0..M-1 with the two fixed references last, t (F,) s, x_mm / v_mm_s / a_mm_s2 (F,) of the body,
+        ids (M,) 0..M-1 with the two fixed references last, t (F,) s, x_mm / v_mm_s / a_mm_s2 (F,) of the body's rear
+        (marker k moves travel[k] of it: 1 - crush at the front, 0 for the references),
         mm_per_px, fps, reference (i, j) indices of the reference markers, marker_d).
     """
     out = Path(out)
@@ -100,7 +105,10 @@ def render_sequence(cfg: SequenceConfig, out: str | Path) -> dict:
     refs = np.array([[s * 0.2, s * 0.85], [s * 0.2 + cfg.reference_mm / cfg.mm_per_px, s * 0.85]])
     rot = rng.uniform(0, 90, len(grid) + 2)
     centres = np.zeros((f, len(grid) + 2, 2))
-    centres[:, : len(grid)] = grid[None] + np.stack([x_mm / cfg.mm_per_px, np.zeros(f)], 1)[:, None]
+    u = (grid[:, 0] - grid[:, 0].min()) / max(np.ptp(grid[:, 0]), 1e-9)  # 0 at the rear column, 1 at the front
+    travel = np.concatenate([1 - cfg.crush * u, [0.0, 0.0]])  # share of the body's displacement per marker
+    centres[:, : len(grid)] = grid[None] + np.stack([x_mm / cfg.mm_per_px, np.zeros(f)], 1)[:, None] * \
+        travel[None, : len(grid), None]
     centres[:, len(grid):] = refs[None]
     visible = np.ones((f, len(grid) + 2), bool)
     for _ in range(cfg.occlusions):
@@ -131,7 +139,8 @@ def render_sequence(cfg: SequenceConfig, out: str | Path) -> dict:
             img[y0:y1, x0:x1] = cv2.blur(img, (k, 1))[y0:y1, x0:x1]
         img = img + rng.normal(0, cfg.noise, img.shape)
         cv2.imwrite(str(out / f"{i:03d}.png"), np.clip(img, 0, 255).astype(np.uint8))
-    return dict(centres=centres, visible=visible, t=t, x_mm=x_mm, v_mm_s=v, a_mm_s2=a, mm_per_px=cfg.mm_per_px,
+    return dict(centres=centres, visible=visible, t=t, x_mm=x_mm, v_mm_s=v, a_mm_s2=a, travel=travel,
+                mm_per_px=cfg.mm_per_px,
                 fps=cfg.fps, reference=(len(grid), len(grid) + 1), marker_d=cfg.marker_d)
 
 

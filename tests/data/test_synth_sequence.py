@@ -38,3 +38,15 @@ def test_render_truth_and_determinism(tmp_path):
     c = truth["centres"][5, k]
     found, ok = refine_centres(img, np.concatenate([c - 9, c + 9], 1))
     assert ok.all() and np.abs(found - c).max() < 0.2
+
+
+def test_crush_shortens_the_body_by_a_known_amount(tmp_path):
+    """crush=0.1: the front column of markers moves 90 % of the rear's displacement, so their distance shrinks by
+    10 % of it; the references stay put."""
+    truth = render_sequence(SequenceConfig(frames=30, occlusions=0, crush=0.1, seed=4), tmp_path)
+    c, x = truth["centres"], (truth["x_mm"] - truth["x_mm"][0]) / truth["mm_per_px"]
+    rear = np.argmin(c[0, :6, 0])
+    front = np.argmax(c[0, :6, 0])
+    np.testing.assert_allclose(c[:, rear, 0] - c[0, rear, 0], x, atol=1e-9)
+    np.testing.assert_allclose(c[:, front, 0] - c[0, front, 0], 0.9 * x, atol=1e-9)
+    np.testing.assert_allclose(c[:, 6:], c[:1, 6:].repeat(30, 0))
