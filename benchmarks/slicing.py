@@ -18,8 +18,9 @@ With --tfds, the same on the 4 real full frames of tfds-undercarriage (1400 x 10
 Screw, Plug, 10-70 px) are labelled only in the 8 crops, which are cut from the frames at full resolution; each
 crop is found in its frame by OpenCV's template matching (normalised correlation, >= 0.99 required) and its boxes
 shifted into the frame. An HSD teacher trained on the 8 crops at 320 px (the parts at about their size; each crop
-16 times an epoch, 60 epochs) then predicts the frames unsliced and sliced (320 px tiles) at 320 px: the same pixels
-as in training, so this measures the scale effect on real images, not generalisation (12 images are far too few).
+16 times an epoch, 60 epochs) then predicts the frames unsliced and sliced at 320 px (320 px tiles) and at 640 px
+(1024 px tiles); ratios against the unsliced row at the same input size. The parts are the pixels it was trained
+on, so this measures the scale effect on real images, not generalisation (12 images are far too few).
 """
 
 from __future__ import annotations
@@ -121,10 +122,13 @@ def tfds_table(imgsz: int) -> list[str]:
     root = Path(resolve_data("tfds-undercarriage")).parent
     frames_, best = tfds_frames(root), tfds_model(root)
     model = ext.HSD(best)
-    sliced = dict(imgsz=imgsz, slice=320, slice_overlap=0.2)
+    sliced, big = dict(imgsz=imgsz, slice=320, slice_overlap=0.2), 2 * imgsz
     table = [(f"unsliced, {imgsz} px", dict(imgsz=imgsz)),
              (f"slice=320 (overlap 0.2), {imgsz} px", {**sliced, "slice_full": False}),
-             (f"slice=320 (overlap 0.2) + full frame, {imgsz} px", sliced)]
+             (f"slice=320 (overlap 0.2) + full frame, {imgsz} px", sliced),
+             (f"unsliced, {big} px", dict(imgsz=big)),
+             (f"slice=1024 (overlap 0.2: 2 tiles), {big} px", dict(imgsz=big, slice=1024, slice_overlap=0.2,
+                                                                   slice_full=False))]
     stats = {label: {"found": 0, "pred": 0, "ms": []} for label, _ in table}
     for _, keys in table:
         model.predict(cv2.imread(str(frames_[0][0])), verbose=False, device="cpu", **keys)
@@ -138,16 +142,19 @@ def tfds_table(imgsz: int) -> list[str]:
             stats[label]["pred"] += len(pred)
     n_gt = sum(len(g) for _, g in frames_)
     return table_lines(f"tfds-undercarriage: model `{best}`, {len(frames_)} full frames, {n_gt} small parts "
-                       "(located through their crops).", table, stats, n_gt)
+                       "(located through their crops).", table, stats, n_gt, per_size=True)
 
 
-def table_lines(head: str, table, stats: dict, n_gt: int) -> list[str]:
-    """A markdown table: recall, precision and time per row, ratios to the first row."""
-    base = stats[table[0][0]]
-    base_recall, base_ms = base["found"] / max(n_gt, 1), np.median(base["ms"])
+def table_lines(head: str, table, stats: dict, n_gt: int, per_size: bool = False) -> list[str]:
+    """A markdown table: recall, precision and time per row, ratios to the first row (`per_size`: to the unsliced
+    row at the same input size)."""
     lines = ["", head, "", "| row | recall | x unsliced | precision | ms / frame | x unsliced |",
              "| --- | --- | --- | --- | --- | --- |"]
-    for label, _ in table:
+    for label, keys in table:
+        same = [k for k, kw in table if per_size and not kw.get("slice") and kw["imgsz"] == keys["imgsz"]]
+        same = same or [table[0][0]]
+        base = stats[same[0]]  # the unsliced row at the same input size
+        base_recall, base_ms = base["found"] / max(n_gt, 1), np.median(base["ms"])
         s = stats[label]
         recall, ms = s["found"] / max(n_gt, 1), np.median(s["ms"])
         precision = s["found"] / s["pred"] if s["pred"] else float("nan")
