@@ -31,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..data.tile import read_boxes
 from ..metrics import fault_class_ids
 from .common import default_save_dir, load_model
 from .inspection_report import crop_uri, thumbnail_uri, write_report
@@ -97,9 +98,8 @@ def truth_of(labels: Path, rel: str, faults: list[int]) -> str:
     """'fault' when the YOLO label file of image `rel` has a box of a fault class, else 'normal'."""
     f = labels / Path(rel).with_suffix(".txt")
     f = f if f.is_file() else labels / f"{Path(rel).stem}.txt"
-    lines = f.read_text().splitlines() if f.is_file() else []
-    classes = [int(float(line.split()[0])) for line in lines if line.strip()]
-    return "fault" if set(classes) & set(faults) else "normal"
+    classes = read_boxes(f, 1, 1)[:, 0].astype(int)  # no file: no objects
+    return "fault" if set(classes.tolist()) & set(faults) else "normal"
 
 
 def rates(verdicts: list[Verdict]) -> dict | None:
