@@ -12,9 +12,9 @@ ONNX Runtime's static quantizer (QDQ) quantizes every node except the box / clas
 head's last convolutions and the outputs: DFL softmax and expectation, anchor arithmetic, class sigmoid; one INT8
 scale cannot span pixels and probabilities), with unsigned 8-bit activations and signed per-channel weights (U8S8,
 the x86 fast path) of 7 bits (`reduce_range`: without VNNI the u8 x s8 products are summed in pairs into int16,
-which saturates with 8-bit weights; measured on the rail-tracks HSD teacher: mAP50-95 0.303 with 8-bit weights,
-0.383 with 7-bit, 0.383 fp32), calibrated on `calib_images` images of `data` (Ultralytics' calibration loader).
-Every other format and precision is Ultralytics' exporter unchanged.
+which saturates with 8-bit weights; in an exploratory run, not a benchmark script, the rail-tracks HSD teacher
+scored mAP50-95 0.303 with 8-bit weights, 0.383 with 7-bit, 0.383 fp32), calibrated on `calib_images` images of
+`data` (Ultralytics' calibration loader). Every other format and precision is Ultralytics' exporter unchanged.
 """
 
 from __future__ import annotations
