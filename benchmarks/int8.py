@@ -24,7 +24,6 @@ import datetime
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from ext.data import resolve_data
 from ext.models import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
+from latency import measure  # noqa: E402
 from runs import command_line, write_report  # noqa: E402
 
 MODELS = ["yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
@@ -44,22 +44,6 @@ CHECKPOINTS = {  # data -> (label, run folder under runs/bench-small/<data>)
     "fault-synth": [("HSD student", "HSDstudent_16bins_prior-s0-nbs8"),
                     ("HSD teacher", "HSDteacher_16bins_prior-s0-nbs8")],
 }
-
-
-def measure(files: dict[str, str], imgsz: int, runs: int, batch: int = 1, warmup: int = 5) -> dict[str, float]:
-    """Median latency (ms) per file at `batch`, runs interleaved across files."""
-    import onnxruntime as ort
-
-    sessions = {k: ort.InferenceSession(f, providers=["CPUExecutionProvider"]) for k, f in files.items()}
-    x = np.random.default_rng(0).random((batch, 3, imgsz, imgsz), dtype=np.float32)
-    times = {k: [] for k in sessions}
-    for i in range(warmup + runs):
-        for k, s in sessions.items():
-            t = time.perf_counter()
-            s.run(None, {"images": x})
-            if i >= warmup:
-                times[k].append((time.perf_counter() - t) * 1e3)
-    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, split: str = "val") -> dict[str, str]:
@@ -86,9 +70,9 @@ def latency_part(a) -> list[str]:
         for cfg in MODELS:
             for kind, f in exports(cfg, a.imgsz, "fault-synth", Path(tmp)).items():
                 files[f"{Path(cfg).stem} {kind}"] = f
-        repeats = [measure(files, a.imgsz, a.runs) for _ in range(a.repeats)]
+        repeats = [measure(files, a.imgsz, a.runs, warmup=5) for _ in range(a.repeats)]
         student = exports("hsd-n.yaml", a.imgsz, "fault-synth", Path(tmp), batch=8)
-        burst = {k: 8e3 / measure({k: f}, a.imgsz, max(a.runs // 3, 5), batch=8)[k] for k, f in student.items()
+        burst = {k: 8e3 / measure({k: f}, a.imgsz, max(a.runs // 3, 5), warmup=5, batch=8)[k] for k, f in student.items()
                  if k != "int8 (Ultralytics)"}
     base = "yolo11n fp32"
     lines = [f"# INT8 latency, ONNX Runtime CPU ({datetime.date.today()})", "",

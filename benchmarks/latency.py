@@ -67,12 +67,12 @@ def export(cfg: str, imgsz: int, out: Path) -> tuple[str, dict]:
     return str(dst), info
 
 
-def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10) -> dict[str, float]:
-    """Median latency (ms) per model, rounds interleaved across models."""
+def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10, batch: int = 1) -> dict[str, float]:
+    """Median latency (ms) per model at `batch`, rounds interleaved across models."""
     import onnxruntime as ort
 
     sessions = {k: ort.InferenceSession(f, providers=["CPUExecutionProvider"]) for k, f in files.items()}
-    x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
+    x = np.random.default_rng(0).random((batch, 3, imgsz, imgsz), dtype=np.float32)
     feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
     for _ in range(warmup):
         for k, s in sessions.items():

@@ -40,6 +40,7 @@ from ultralytics.utils.metrics import box_iou
 import ext
 from ext.data import resolve_data
 from ext.data.generators import generate
+from ext.data.tile import read_boxes
 from ext.tools import inspect_frames
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -62,11 +63,8 @@ def rows(imgsz: int) -> list[tuple[str, dict]]:
 
 
 def labels_of(label_file: Path, w: int, h: int) -> torch.Tensor:
-    """[M, 5] (class, x1, y1, x2, y2 px) of a YOLO label file."""
-    rows_ = [list(map(float, line.split())) for line in label_file.read_text().splitlines() if line.strip()]
-    out = torch.tensor(rows_, dtype=torch.float32).reshape(-1, 5)
-    c, x, y, bw, bh = out.T
-    return torch.stack([c, (x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h], 1)
+    """[M, 5] (class, x1, y1, x2, y2 px) of a YOLO label file (the package's reader, polygons boxed)."""
+    return torch.from_numpy(read_boxes(label_file, w, h)).float()
 
 
 def matches(pred: torch.Tensor, gt: torch.Tensor, iou: float = 0.5) -> int:
