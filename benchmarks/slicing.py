@@ -82,6 +82,25 @@ def matches(pred: torch.Tensor, gt: torch.Tensor, iou: float = 0.5) -> int:
     return found
 
 
+def score_rows(model, frames, table) -> tuple[dict, int]:
+    """Predict every (image BGR, ground truth [M, 5]) of `frames` once per row of `table`, rows interleaved per frame
+    after an untimed warm-up on the first frame; ({label: found, pred, ms per frame}, ground-truth boxes)."""
+    stats = {label: {"found": 0, "pred": 0, "ms": []} for label, _ in table}
+    n_gt = 0
+    for k, (img, gt) in enumerate(frames):
+        if k == 0:  # warm-up, untimed
+            for _, keys in table:
+                model.predict(img, verbose=False, device="cpu", **keys)
+        n_gt += len(gt)
+        for label, keys in table:
+            t = time.perf_counter()
+            pred = model.predict(img, conf=0.25, verbose=False, device="cpu", **keys)[0].boxes.data.cpu()
+            stats[label]["ms"].append((time.perf_counter() - t) * 1e3)
+            stats[label]["found"] += matches(pred, gt)
+            stats[label]["pred"] += len(pred)
+    return stats, n_gt
+
+
 def tfds_frames(root: Path) -> list[tuple[Path, torch.Tensor]]:
     """(full frame, [M, 5] small-part boxes in frame px) of tfds-undercarriage, from its crops' labels."""
     out = {}
@@ -127,18 +146,7 @@ def tfds_table(imgsz: int) -> list[str]:
              (f"unsliced, {big} px", dict(imgsz=big)),
              (f"slice=1024 (overlap 0.2: 2 tiles), {big} px", dict(imgsz=big, slice=1024, slice_overlap=0.2,
                                                                    slice_full=False))]
-    stats = {label: {"found": 0, "pred": 0, "ms": []} for label, _ in table}
-    for _, keys in table:
-        model.predict(cv2.imread(str(frames_[0][0])), verbose=False, device="cpu", **keys)
-    for f, gt in frames_:
-        img = cv2.imread(str(f))
-        for label, keys in table:
-            t = time.perf_counter()
-            pred = model.predict(img, conf=0.25, verbose=False, device="cpu", **keys)[0].boxes.data.cpu()
-            stats[label]["ms"].append((time.perf_counter() - t) * 1e3)
-            stats[label]["found"] += matches(pred, gt)
-            stats[label]["pred"] += len(pred)
-    n_gt = sum(len(g) for _, g in frames_)
+    stats, n_gt = score_rows(model, ((cv2.imread(str(f)), gt) for f, gt in frames_), table)
     return table_lines(f"tfds-undercarriage: model `{best}`, {len(frames_)} full frames, {n_gt} small parts "
                        "(located through their crops).", table, stats, n_gt, per_size=True)
 
@@ -176,27 +184,15 @@ def main(argv=None) -> None:
     root = Path(resolve_data(a.data)).parent
     images = sorted((root / "images" / "val").glob("*.jpg"))[: a.frames]
     table = rows(a.imgsz)
-    stats = {label: {"found": 0, "pred": 0, "ms": []} for label, _ in table}
-    n_gt = 0
-    for _, keys in table:  # warm-up, untimed
-        model.predict(cv2.imread(str(images[0])), verbose=False, device="cpu", **keys)
-    for f in images:
-        img = cv2.imread(str(f))
-        gt = labels_of(root / "labels" / "val" / f"{f.stem}.txt", img.shape[1], img.shape[0])
-        n_gt += len(gt)
-        for label, keys in table:
-            t = time.perf_counter()
-            r = model.predict(img, conf=0.25, verbose=False, device="cpu", **keys)[0]
-            stats[label]["ms"].append((time.perf_counter() - t) * 1e3)
-            pred = r.boxes.data.cpu()
-            found = matches(pred, gt)
-            stats[label]["found"] += found
-            stats[label]["pred"] += len(pred)
+    h, w = cv2.imread(str(images[0])).shape[:2]
+    frames_ = ((img, labels_of(root / "labels" / "val" / f"{f.stem}.txt", img.shape[1], img.shape[0]))
+               for f in images for img in [cv2.imread(str(f))])
+    stats, n_gt = score_rows(model, frames_, table)
     lines = [f"# Sliced inference on {a.data} ({datetime.date.today()})", "",
              f"Command: `{command_line('slicing.py', argv)}`", "",
              "Found: a prediction of the same class, score >= 0.25, IoU >= 0.5 (greedy, one each). Time: median of "
              "`model.predict` per frame on this machine's CPU, rows interleaved per frame."]
-    lines += table_lines(f"{a.data}: model `{best}`; {len(images)} frames of {img.shape[1]} x {img.shape[0]} px, "
+    lines += table_lines(f"{a.data}: model `{best}`; {len(images)} frames of {w} x {h} px, "
                          f"{n_gt} labelled parts.", table, stats, n_gt)
     if a.inspect:
         with tempfile.TemporaryDirectory() as tmp:
