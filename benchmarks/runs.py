@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -47,6 +48,33 @@ def train_or_reuse(cfg: str, args: dict, name: str) -> str:
     model = family_of(cfg)(cfg)
     model.train(**args, name=name)
     return str(model.trainer.best)
+
+
+class Record:
+    """Metrics of finished runs kept in a JSON file under benchmarks/results/ (committed), so a report can be
+    rebuilt in a new checkout where the run folders (runs/, not committed) are gone.
+
+    Entries are keyed by run name plus the settings that make a run (`key` dict: epochs, imgsz, ...); a run trained
+    with other settings is not taken for this one.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.runs = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    @staticmethod
+    def _key(name: str, key: dict) -> str:
+        return name + "|" + ",".join(f"{k}={key[k]}" for k in sorted(key))
+
+    def get(self, name: str, key: dict) -> dict | None:
+        """The metrics recorded for run `name` trained with `key`, or None."""
+        return self.runs.get(self._key(name, key))
+
+    def put(self, name: str, key: dict, metrics: dict) -> None:
+        """Record `metrics` of run `name` and rewrite the file (sorted, so diffs stay small)."""
+        self.runs[self._key(name, key)] = metrics
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(dict(sorted(self.runs.items())), indent=1) + "\n")
 
 
 def command_line(script: str, argv: list[str] | None) -> str:

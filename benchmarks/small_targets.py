@@ -9,7 +9,8 @@ rows), '16 bins, prior' (the YAML default, dfl_prior 2.0 cells: ext/nn/box_prior
 YAML with direct regression). End-to-end rows (`end2end: True`) are opt-in through --rows. Every run trains from
 scratch with the family's trainer and defaults, the same epochs, image size, batch and seed, and is reused when
 finished (restartable); each best.pt is validated with the HSD validator (mAP50-95, per-class mAP50-95, image-level
-CDR at score 0.5). The table is rewritten after every seed, so a run cut short still reports.
+CDR at score 0.5) and its metrics recorded in benchmarks/results/small_targets_<data>.json (committed: a new
+checkout rebuilds the table without the run folders). The table is rewritten after every run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import ext
 from ext.nn.tasks import load_model_yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, finished, train_or_reuse, training_parser, write_report  # noqa: E402
+from runs import Record, command_line, finished, train_or_reuse, training_parser, write_report  # noqa: E402
 
 FAMILIES = [("HSD student", "hsd-n.yaml"), ("HSD teacher", "hsd-teacher-n.yaml"), ("GJADet", "gjadet-n.yaml")]
 UNIFORM, PRIOR, DIRECT = {"dfl_prior": 0.0}, {}, {}  # training keys of the three variants
@@ -85,16 +86,22 @@ def main(argv=None) -> None:
     labels = a.rows or [label for label, *_ in ROWS]
     project = Path(a.project).resolve()
     results = {label: [] for label in labels}
+    record = Record(f"benchmarks/results/small_targets_{Path(a.data).stem}.json")
     for seed in a.seeds:
         base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs, device=a.device,
                     seed=seed, project=str(project / Path(a.data).stem), exist_ok=True, plots=False, workers=2)
         for label in labels:
             cfg, yaml, args = known[label]
             name = run_name(label, seed) + ("" if a.nbs == 64 else f"-nbs{a.nbs}")
-            if a.report_only and not finished(base["project"], name, a.epochs):
-                continue
-            best = train_or_reuse(model_file(cfg, yaml, project / "cfg"), {**base, **args}, name)
-            results[label].append(evaluate(best, base))
+            key = dict(epochs=a.epochs, imgsz=a.imgsz, batch=a.batch)
+            metrics = record.get(name, key)
+            if metrics is None:
+                if a.report_only and not finished(base["project"], name, a.epochs):
+                    continue
+                best = train_or_reuse(model_file(cfg, yaml, project / "cfg"), {**base, **args}, name)
+                metrics = evaluate(best, base)
+                record.put(name, key, metrics)
+            results[label].append(metrics)
             write_table(a, argv, labels, results)  # after every run, so a cut-short benchmark still reports
     if not any(results.values()):
         print("no finished runs")

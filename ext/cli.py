@@ -1,6 +1,7 @@
 """`fdet MODE key=value ...`: the `yolo` command line for our families.
 
-Modes: train, val, predict, export (as `yolo`, same keys plus ours from `cfg/default.yaml`), data (catalog and
+Modes: train, val, predict, export (as `yolo`, same keys plus ours from `cfg/default.yaml`), benchmark (formats
+side by side, ext/models/detector/benchmark.py), data (catalog and
 converters), the tools cam (Grad-CAM overlays), track (marker trajectories) and inspect (verdicts per image and
 train, HTML report), all in `ext.tools`, and help. The family (HSD, GJADet, or the plain Detector for Ultralytics
 YAMLs) is picked from the model YAML's `family:` key or from the checkpoint's model class.
@@ -17,7 +18,7 @@ from ultralytics.utils import LOGGER
 from .models.family import family_of
 from .registry import ext_defaults, parse_args
 
-MODES = ("train", "val", "predict", "export")
+MODES = ("train", "val", "predict", "export", "benchmark")
 DEFAULT_MODEL = {"train": "hsd-n.yaml"}
 TOOLS = {  # analysis modes: {mode: (keys of their own, Ultralytics keys they take; None = all, passed to track)}
     "cam": (("layer", "out"), ("model", "source", "imgsz", "conf", "device")),
@@ -27,7 +28,7 @@ TOOLS = {  # analysis modes: {mode: (keys of their own, Ultralytics keys they ta
 
 HELP = f"""Usage: fdet MODE key=value ...
 
-  MODE     train | val | predict | export | data | cam | track | inspect | help
+  MODE     train | val | predict | export | benchmark | data | cam | track | inspect | help
   keys     every `yolo` key (see `yolo cfg`) plus ours:
 {chr(10).join(f'             {k}={v}' for k, v in ext_defaults().items())}
 
@@ -37,6 +38,7 @@ Examples:
   fdet val model=runs/detect/train/weights/best.pt data=fault-synth
   fdet predict model=best.pt source=path/to/images
   fdet export model=best.pt format=onnx
+  fdet benchmark model=best.pt data=fault-synth formats=onnx,openvino quantize=8
   fdet data list
   fdet data prepare name=fault-synth
   fdet data convert format=voc source=Annotations images=JPEGImages out=my-set

@@ -53,6 +53,19 @@ class Detector(Model):
         self.model.task = self.task
         self.model_name = cfg
 
+    def benchmark(self, data=None, formats=None, format: str = "", **kwargs) -> list[dict]:
+        """PyTorch fp32 and each of `formats` (default onnx; `format=` also works) side by side: size, mAP50-95,
+        image-level rates, inference ms at batch 1 (benchmark.py). Keys used: imgsz, quantize, device, project/name
+        (the folder of benchmark.csv).
+        """
+        from .benchmark import benchmark_formats
+
+        self._check_is_pytorch_model()
+        args = {**self.overrides, **kwargs}
+        out = Path(kwargs["project"]) / (kwargs.get("name") or "benchmark") if kwargs.get("project") else None
+        return benchmark_formats(self, data, formats or format or None, imgsz=int(args.get("imgsz") or 640),
+                                 quantize=kwargs.get("quantize"), device=kwargs.get("device") or "cpu", out=out)
+
     def export(self, **kwargs) -> str:
         """Ultralytics' `Model.export` through `ExtExporter` (INT8 ONNX that is fast on CPUs, export.py); `data` may be
         a catalog name. INT8 (`quantize=8`) calibrates on `calib_images` images of `data`'s `split` (default val).
