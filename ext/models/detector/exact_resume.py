@@ -17,6 +17,8 @@ from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
+from ...data.repeat_factor import RepeatFactorSampler, repeat_factors
+
 RESUME_STATE = "resume_state.pt"  # beside last.pt; not 'last*.pt', which Ultralytics' get_latest_run() would pick
 
 
@@ -28,9 +30,10 @@ def batch_source(loader):
 
 
 def epoch_shuffle_start(trainer) -> None:
-    """Callback (epoch start): set the epoch of the single-process (seed, epoch) shuffle (`use_epoch_shuffle`)."""
+    """Callback (epoch start): set the epoch of the single-process (seed, epoch) shuffle (`use_epoch_shuffle`) or of
+    repeat-factor sampling (`rfs`, any number of processes: Ultralytics sets only the loader's own DDP sampler)."""
     sampler = batch_source(trainer.train_loader)
-    if RANK == -1 and isinstance(sampler, DistributedSampler):
+    if isinstance(sampler, RepeatFactorSampler) or (RANK == -1 and isinstance(sampler, DistributedSampler)):
         sampler.set_epoch(trainer.epoch)
 
 
@@ -46,6 +49,23 @@ def use_epoch_shuffle(loader, seed: int):
     if isinstance(batch_source(loader), RandomSampler):
         loader.batch_sampler.sampler.sampler = DistributedSampler(loader.dataset, num_replicas=1, rank=0,
                                                                   shuffle=True, seed=int(seed))
+    return loader
+
+
+def use_repeat_factors(loader, threshold: float, nc: int, seed: int, rank: int = -1):
+    """Draw a training loader's batches by repeat-factor sampling with threshold `threshold` (`rfs`), its epoch
+    order by (seed, epoch) as `use_epoch_shuffle`'s; under DDP each rank takes its share of the same epoch list.
+
+    Raises:
+        ValueError: the loader's batches do not come from a plain sampler (e.g. `rect=True`).
+    """
+    if getattr(loader.dataset, "rect", False) or batch_source(loader) is None:
+        raise ValueError("rfs (repeat-factor sampling) needs the shuffled training loader; not with rect=True")
+    factors = repeat_factors([lb["cls"] for lb in loader.dataset.labels], nc, float(threshold))
+    world, rank = (int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", rank))) if rank != -1 else (1, 0)
+    loader.batch_sampler.sampler.sampler = RepeatFactorSampler(factors, seed, world, rank)
+    LOGGER.info(f"rfs={threshold}: repeat factors {factors.min():.2f}-{factors.max():.2f}, {len(factors)} images -> "
+                f"{round(factors.sum())} per epoch")
     return loader
 
 

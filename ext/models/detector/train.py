@@ -18,7 +18,8 @@ from ...nn.pretrained import load_pretrained
 from ...nn.tasks import ExtDetectionModel, load_model_yaml
 from ...registry import arg, check_choices
 from .checkpoints import attach_loss_state, restore_loss_state, save_atomically
-from .exact_resume import RESUME_STATE, epoch_shuffle_start, load_resume_state, save_resume_state, use_epoch_shuffle
+from .exact_resume import (RESUME_STATE, epoch_shuffle_start, load_resume_state, save_resume_state, use_epoch_shuffle,
+                           use_repeat_factors)
 from .freeze import backbone_freeze_schedule
 from .nonfinite import (GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
                         guard_epoch_start)
@@ -96,9 +97,12 @@ class ExtTrainer(DetectionTrainer):
         return super().setup_model()
 
     def get_dataloader(self, dataset_path, batch_size: int = 16, rank: int = 0, mode: str = "train"):
-        """Ultralytics' loader; with `exact_resume`, a single-process training loader shuffles by (seed, epoch)."""
+        """Ultralytics' loader; for training with `rfs` > 0 its batches come from repeat-factor sampling
+        (ext/data/repeat_factor.py), else with `exact_resume` a single-process loader shuffles by (seed, epoch)."""
         loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
-        if mode == "train" and rank == -1 and self.arg("exact_resume"):
+        if mode == "train" and self.arg("rfs"):
+            use_repeat_factors(loader, self.arg("rfs"), self.data["nc"], self.args.seed, rank)
+        elif mode == "train" and rank == -1 and self.arg("exact_resume"):
             use_epoch_shuffle(loader, self.args.seed)
         return loader
 
