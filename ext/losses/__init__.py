@@ -3,6 +3,7 @@
 from .classification import (
     CLS_LOSSES,
     BCELoss,
+    EQFLoss,
     EQLv2Loss,
     FocalLoss,
     GJRLoss,
@@ -16,6 +17,7 @@ from .distillation import kl_cls, ld_kl
 __all__ = (
     "CLS_LOSSES",
     "BCELoss",
+    "EQFLoss",
     "EQLv2Loss",
     "FocalLoss",
     "GJRLoss",

@@ -8,8 +8,8 @@ Every loss here shares one calling convention, so that a detection criterion can
 that is all zero is a background anchor. No reduction is done: the caller sums and normalises. All
 computation happens in float32 with autocast disabled, whatever the input dtype.
 
-Losses: plain BCE, Focal, Quality Focal (QFL), EQLv2 and GJR (gradient-guided joint representation, the
-GJADet classification loss). EQLv2 and GJR share :class:`GradientReweightedLoss` (``reweighted.py``), which keeps
+Losses: plain BCE, Focal, Quality Focal (QFL), EQLv2, EQFL (equalized quality focal) and GJR (gradient-guided joint
+representation, the GJADet classification loss). EQLv2, EQFL and GJR share :class:`GradientReweightedLoss` (``reweighted.py``), which keeps
 per-class gradient statistics in registered buffers (float32, shape [C]).
 """
 
@@ -21,9 +21,9 @@ from torch import nn
 
 from .elementwise import _as_float, _no_autocast, quality_focal_element
 from .names import CLS_LOSSES
-from .reweighted import EQLv2Loss, GJRLoss, GradientReweightedLoss
+from .reweighted import EQFLoss, EQLv2Loss, GJRLoss, GradientReweightedLoss
 
-__all__ = ("CLS_LOSSES", "BCELoss", "EQLv2Loss", "FocalLoss", "GJRLoss", "GradientReweightedLoss", "QualityFocalLoss",
+__all__ = ("CLS_LOSSES", "BCELoss", "EQFLoss", "EQLv2Loss", "FocalLoss", "GJRLoss", "GradientReweightedLoss", "QualityFocalLoss",
            "build_cls_loss", "quality_focal_element")
 
 
@@ -90,11 +90,11 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
     """Build an element-wise classification loss by name.
 
     Args:
-        name: one of ``CLS_LOSSES`` ("bce", "focal", "qfl", "eqlv2", "gjr"), case-insensitive.
+        name: one of ``CLS_LOSSES`` ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr"), case-insensitive.
         nc: number of classes (used by eqlv2 / gjr).
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
             gjr_gamma, gjr_beta (gjr), eqlv2_gamma (eqlv2), gjr_mu, gjr_alpha, fg_only (gjr and eqlv2),
-            focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None means "use the default".
+            eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None means "use the default".
 
     Returns:
         nn.Module mapping (logits [..., C], targets [..., C]) -> float32 loss [..., C].
@@ -110,6 +110,8 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         return FocalLoss(gamma=kw.get("focal_gamma", 1.5), alpha=kw.get("focal_alpha", 0.25))
     if key == "qfl":
         return QualityFocalLoss(beta=kw.get("qfl_beta", 2.0))
+    if key == "eqfl":
+        return EQFLoss(nc, gamma_b=kw.get("eqfl_gamma", 2.0), scale=kw.get("eqfl_scale", 8.0))
     if key in ("eqlv2", "gjr"):
         shared = {"mu": kw.get("gjr_mu", 0.8), "alpha": kw.get("gjr_alpha", 4.0), "fg_only": kw.get("fg_only", True)}
         if key == "eqlv2":

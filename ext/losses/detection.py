@@ -40,7 +40,7 @@ class SelectableBboxLoss(BboxLoss):
 class DetectionLoss(v8DetectionLoss):
     """`v8DetectionLoss` whose element-wise classification loss and IoU loss follow the run's arguments.
 
-    Reads `cls_loss` (bce|focal|qfl|eqlv2|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*` and `eqlv2_gamma` from
+    Reads `cls_loss` (bce|focal|qfl|eqlv2|eqfl|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*`, `eqlv2_gamma` and `eqfl_*` from
     `model.args`.
     The classification loss replaces Ultralytics' `self.bce`: `(logits [B, A, C], targets [B, A, C]) -> [B, A, C]`.
     """
@@ -50,7 +50,8 @@ class DetectionLoss(v8DetectionLoss):
         h = self.hyp
         check_choices(h)
         self.cls_name, self.iou_name = str(arg(h, "cls_loss")).lower(), str(arg(h, "iou_loss")).lower()
-        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma")}
+        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma",
+                                   "eqfl_gamma", "eqfl_scale")}
         if self.cls_name != "bce":  # "bce" keeps Ultralytics' own nn.BCEWithLogitsLoss
             self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)

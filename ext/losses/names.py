@@ -1,5 +1,5 @@
 """The names of the loss choices (`cls_loss=`, `iou_loss=`), defined once: the registry validates against them and
 the losses are built from them."""
 
-CLS_LOSSES = ("bce", "focal", "qfl", "eqlv2", "gjr")
+CLS_LOSSES = ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr")
 IOU_LOSSES = ("iou", "giou", "diou", "ciou")

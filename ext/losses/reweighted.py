@@ -179,3 +179,50 @@ class GJRLoss(GradientReweightedLoss):
     def extra_repr(self) -> str:
         """Hyper-parameters for print(module)."""
         return f"{super().extra_repr()}, beta={self.beta}"
+
+
+class EQFLoss(GradientReweightedLoss):
+    """Equalized quality focal loss (EQFL; Li et al., "Equalized Focal Loss for Dense Long-Tailed Object
+    Detection", CVPR 2022): the one-stage successor of EQLv2, on the quality focal element of GFL.
+
+    Per class j, with g_j = min(1, pos_grad_j / neg_grad_j) the accumulated gradient ratio (statistics of
+    :class:`GradientReweightedLoss`, counted without weights over every anchor, as the EFL code does)::
+
+        beta_j = gamma_b + scale * (1 - g_j)                 focusing exponent: larger for rarer classes
+        loss   = (beta_j / gamma_b) * BCE(z, t) * |t - sigmoid(z)|^beta_j     [..., C] -> [..., C]
+
+    The ratio starts at 100 (g = 1), so the first call is the quality focal loss with beta = gamma_b. Unlike
+    EQLv2 / GJR it does not down-weight negatives: a rare class gets a larger focusing exponent (its many easy
+    negatives fade) and a larger weight (its few hard samples count more), on positive and negative elements alike.
+
+    Args:
+        nc: classes. gamma_b: base focusing exponent (EFL: 2). scale: s, the focusing range (EFL: 8).
+    """
+
+    def __init__(self, nc: int, gamma_b: float = 2.0, scale: float = 8.0):
+        """EQFL for ``nc`` classes with the paper's gamma_b = 2 and s = 8."""
+        super().__init__(nc, gamma=0.0, mu=0.0, alpha=0.0, fg_only=False)
+        self.gamma_b, self.scale = float(gamma_b), float(scale)
+
+    def exponents(self) -> torch.Tensor:
+        """Per-class focusing exponents beta_j, [C] float32."""
+        return self.gamma_b + self.scale * (1 - self.ratio.clamp(0, 1))
+
+    def class_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight beta_j / gamma_b for positive and negative elements alike."""
+        w = self.exponents() / self.gamma_b
+        return w, w
+
+    def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Quality focal term with the per-class exponent, [..., C] -> [..., C]."""
+        bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        return bce * (targets - logits.sigmoid()).abs().pow(self.exponents())
+
+    @torch.no_grad()
+    def _update_statistics(self, logits, targets, weights, fg) -> None:
+        """The base's update with unit weights (EFL's statistics are of the plain gradient |p - t|)."""
+        super()._update_statistics(logits, targets, torch.ones_like(weights), fg)
+
+    def extra_repr(self) -> str:
+        """Hyper-parameters for print(module)."""
+        return f"nc={self.nc}, gamma_b={self.gamma_b}, scale={self.scale}"

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from ext.losses import (
     CLS_LOSSES,
     BCELoss,
+    EQFLoss,
     EQLv2Loss,
     FocalLoss,
     GJRLoss,
@@ -231,7 +232,7 @@ def test_wrong_class_count_raises():
 
 
 def test_build_cls_loss_names_and_kwargs():
-    assert CLS_LOSSES == ("bce", "focal", "qfl", "eqlv2", "gjr")
+    assert CLS_LOSSES == ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr")
     assert isinstance(build_cls_loss("BCE", 3), BCELoss)
     assert isinstance(build_cls_loss("focal", 3), FocalLoss)
     assert isinstance(build_cls_loss("qfl", 3), QualityFocalLoss)
@@ -243,5 +244,28 @@ def test_build_cls_loss_names_and_kwargs():
     eql = build_cls_loss("eqlv2", 4, gjr_alpha=3.0, gjr_beta=9.0, fg_only=False)
     assert isinstance(eql, EQLv2Loss)
     assert (eql.gamma, eql.alpha, eql.fg_only) == (12.0, 3.0, False)
-    with pytest.raises(ValueError, match="bce, focal, qfl, eqlv2, gjr"):
+    eqfl = build_cls_loss("eqfl", 4, eqfl_gamma=1.5, eqfl_scale=None)
+    assert isinstance(eqfl, EQFLoss) and (eqfl.gamma_b, eqfl.scale, eqfl.fg_only) == (1.5, 8.0, False)
+    with pytest.raises(ValueError, match="bce, focal, qfl, eqlv2, eqfl, gjr"):
         build_cls_loss("ohem", 3)
+
+
+def test_eqfl_starts_as_qfl_then_focuses_rare_classes_harder():
+    """EQFL against a numpy evaluation of its formula; its statistics are the unweighted |p - t| sums."""
+    z = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 1.5, -0.2], [0.3, -2.5, 1.0]])
+    t = torch.tensor([[0.9, 0.0, 0.0], [0.0, 0.6, 0.0], [0.0, 0.0, 0.0]])
+    loss = EQFLoss(3)
+    torch.testing.assert_close(loss(z, t), QualityFocalLoss(2.0)(z, t))  # ratio 100 -> g = 1 -> beta = gamma_b
+    p = torch.sigmoid(z)
+    torch.testing.assert_close(loss.pos_grad, ((p - t).abs() * t).sum(0))  # every anchor, no weights
+    torch.testing.assert_close(loss.neg_grad, ((p - t).abs() * (1 - t)).sum(0))
+    loss.pos_grad.copy_(torch.tensor([1.0, 0.25, 0.0]))
+    loss.neg_grad.copy_(torch.tensor([0.5, 1.0, 4.0]))
+    loss.ratio.copy_(loss.pos_grad / (loss.neg_grad + 1e-10))
+    loss.eval()  # no statistics update
+    zn, tn = z.double().numpy(), t.double().numpy()
+    pn = 1 / (1 + np.exp(-zn))
+    bce = -(tn * np.log(pn) + (1 - tn) * np.log(1 - pn))
+    beta = 2.0 + 8.0 * (1 - np.array([1.0, 0.25, 0.0]))  # g clipped at 1: 2, 8, 10
+    expected = beta / 2.0 * bce * np.abs(tn - pn) ** beta
+    np.testing.assert_allclose(loss(z, t).double().numpy(), expected, rtol=1e-5)

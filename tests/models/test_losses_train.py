@@ -21,7 +21,7 @@ def _batch(nc=5):
             "cls": torch.randint(0, nc, (n, 1), generator=g).float(), "bboxes": xywh}
 
 
-@pytest.mark.parametrize("cls_loss", ["bce", "focal", "qfl", "eqlv2", "gjr"])
+@pytest.mark.parametrize("cls_loss", ["bce", "focal", "qfl", "eqlv2", "eqfl", "gjr"])
 @pytest.mark.parametrize("iou_loss", ["iou", "giou", "diou", "ciou"])
 def test_loss_choices_finite(cls_loss, iou_loss):
     model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
