@@ -70,7 +70,7 @@ def _validate(family, file: str, data, imgsz: int, device, out: Path) -> dict:
 
 
 def benchmark_formats(model, data, formats=None, imgsz: int = 640, quantize=None, device="cpu",
-                      out: str | Path | None = None) -> list[dict]:
+                      out: str | Path | None = None, **export_args) -> list[dict]:
     """Rows for PyTorch fp32 and each of `formats` (module docstring); `model` is a Detector holding weights.
 
     Args:
@@ -78,6 +78,8 @@ def benchmark_formats(model, data, formats=None, imgsz: int = 640, quantize=None
         data: catalog name or data YAML: calibration (INT8) and validation.
         formats: 'onnx,openvino' or a list; 'pytorch' is always the first row.
         quantize: None (fp32), 16 or 8, passed to every export.
+        export_args: passed to every export only, e.g. split='train' / calib_images for INT8 calibration
+            (validation is always on the data's val split).
         out: folder for benchmark.csv and the validation runs (exports land beside the weights, as Ultralytics'
             `export` puts them).
 
@@ -98,7 +100,7 @@ def benchmark_formats(model, data, formats=None, imgsz: int = 640, quantize=None
     for fmt in fmts:
         t0 = time.perf_counter()
         try:
-            file = model.export(format=fmt, imgsz=imgsz, quantize=quantize, data=data, device=device)
+            file = model.export(format=fmt, imgsz=imgsz, quantize=quantize, data=data, device=device, **export_args)
         except Exception as e:  # a status table: the failure is a row, the other formats go on
             LOGGER.error(f"benchmark: {fmt} export failed: {e}")
             rows.append(_row(fmt, precision, status=f"export failed: {type(e).__name__}: {e}"[:200]))

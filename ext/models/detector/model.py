@@ -56,7 +56,7 @@ class Detector(Model):
     def benchmark(self, data=None, formats=None, format: str = "", **kwargs) -> list[dict]:
         """PyTorch fp32 and each of `formats` (default onnx; `format=` also works) side by side: size, mAP50-95,
         image-level rates, inference ms at batch 1 (benchmark.py). Keys used: imgsz, quantize, device, project/name
-        (the folder of benchmark.csv).
+        (the folder of benchmark.csv), and for INT8 calibration only split, calib_images (validation is on val).
         """
         from .benchmark import benchmark_formats
 
@@ -64,7 +64,8 @@ class Detector(Model):
         args = {**self.overrides, **kwargs}
         out = Path(kwargs["project"]) / (kwargs.get("name") or "benchmark") if kwargs.get("project") else None
         return benchmark_formats(self, data, formats or format or None, imgsz=int(args.get("imgsz") or 640),
-                                 quantize=kwargs.get("quantize"), device=kwargs.get("device") or "cpu", out=out)
+                                 quantize=kwargs.get("quantize"), device=kwargs.get("device") or "cpu", out=out,
+                                 **{k: kwargs[k] for k in ("split", "calib_images") if kwargs.get(k) is not None})
 
     def export(self, **kwargs) -> str:
         """Ultralytics' `Model.export` through `ExtExporter` (INT8 ONNX that is fast on CPUs, export.py); `data` may be
