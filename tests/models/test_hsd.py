@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import ext
-from ext.models.hsd.distill import LDDistillationModel, check_teacher, localization_distillation
+from ext.models.hsd.distill import (LDDistillationModel, box_distillation, check_teacher, localization_distillation,
+                                   side_distances, uses_ld)
 from ext.nn.tasks import HSDModel
 
 
@@ -91,8 +92,9 @@ def test_mismatch_messages():
         check_teacher(HSDModel("hsd-teacher-n.yaml", nc=3, verbose=False), student)
     d = ext.nn.tasks.load_model_yaml("hsd-teacher-n.yaml")
     d["reg_max"] = 8
-    with pytest.raises(ValueError, match="reg_max: teacher 8, student 16"):
-        check_teacher(HSDModel(d, nc=6, verbose=False), student)
+    check_teacher(HSDModel(d, nc=6, verbose=False), student)  # other bins: box distillation instead of LD
+    assert not uses_ld(HSDModel(d, nc=6, verbose=False), student)
+    assert uses_ld(HSDModel("hsd-teacher-n.yaml", nc=6, verbose=False), student)
     d = ext.nn.tasks.load_model_yaml("hsd-teacher-n.yaml")
     d["head"][-1][0] = d["head"][-1][0][1:]  # P4, P5 only: strides differ
     with pytest.raises(ValueError, match="strides"):
@@ -127,3 +129,42 @@ def test_ld_weight_is_in_the_papers_units():
     for dfl, gain in ((1.5, 1.5), (3.0, 3.0), (0.0, 0.0)):
         student.args = {"ld_weight": 0.25, "ld_T": 10.0, "dfl": dfl}
         assert model._ld_args() == (pytest.approx(gain), 10.0, 0.0)
+
+
+def test_box_distillation_for_direct_regression_heads_by_hand():
+    """reg_max 1 student, 4-bin teacher: teacher-score-weighted mean of 1 - GIoU of the side-distance boxes."""
+    torch.manual_seed(1)
+    b, a, r, c = 1, 3, 4, 2
+    s = {"boxes": torch.rand(b, 4, a) * 3, "scores": torch.randn(b, c, a)}
+    t = {"boxes": torch.randn(b, 4 * r, a), "scores": torch.randn(b, c, a)}
+    fg = torch.tensor([[True, False, True]])
+    p = t["boxes"].view(b, 4, r, a).softmax(2)
+    dt = (p * torch.arange(r).view(1, 1, r, 1)).sum(2)  # [B, 4, A] expected bins
+    torch.testing.assert_close(side_distances(t["boxes"], r), dt.permute(0, 2, 1))
+    num = den = 0.0
+    for j in (0, 2):
+        (l1, t1, r1, b1), (l2, t2, r2, b2) = s["boxes"][0, :, j].tolist(), dt[0, :, j].tolist()
+        inter = max(0, min(r1, r2) + min(l1, l2)) * max(0, min(b1, b2) + min(t1, t2))
+        union = (l1 + r1) * (t1 + b1) + (l2 + r2) * (t2 + b2) - inter
+        hull = (max(r1, r2) + max(l1, l2)) * (max(b1, b2) + max(t1, t2))
+        giou = inter / union - (hull - union) / hull
+        w = torch.sigmoid(t["scores"][0, :, j]).max().item()
+        num, den = num + w * (1 - giou), den + w
+    out = box_distillation(s, t, fg, (1, r), weight=2.0, T=1.0)
+    assert out.shape == (1,) and out.item() == pytest.approx(2.0 * num / den, rel=1e-4)
+    same = {"boxes": dt.clone(), "scores": t["scores"]}
+    assert box_distillation(same, t, fg, (1, r), weight=2.0, T=1.0).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_direct_regression_student_distils_from_a_distribution_teacher(hsd_tiny_run, fault_tiny, tiny, tmp_path):
+    from ultralytics.utils import YAML
+
+    d = {k: v for k, v in ext.nn.tasks.load_model_yaml("hsd-n.yaml").items() if k != "yaml_file"}
+    d["reg_max"] = 1
+    YAML.save(tmp_path / "hsd-direct.yaml", d)
+    model = ext.HSD(str(tmp_path / "hsd-direct.yaml"))
+    model.train(data=fault_tiny, distill_model=str(hsd_tiny_run / "weights" / "best.pt"), project=str(tmp_path),
+                name="kd1", **tiny)
+    with open(model.trainer.save_dir / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["train/ld_loss"]) > 0  # the box-distillation term, in LD's column

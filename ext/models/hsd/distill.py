@@ -14,6 +14,16 @@ where the box and DFL terms are normalised by the total target score. Optional `
 class logits at the same anchors (mean over them). Both in float32. dfl / 0.25 is Ultralytics' DFL gain over the
 paper's FD weight, so that `ld_weight` keeps the paper's meaning, its balance against the distribution loss
 (ld_weight 0.25 is a gain of 1.5 at Ultralytics' dfl 1.5).
+
+Where LD is not possible (a direct-regression head, `reg_max: 1`, on either side, or teacher and student with other
+bin counts), the same column holds box distillation instead: the teacher's decoded box as a second target at the
+student's foreground anchors, weighted by the teacher's detached top class score,
+
+    box_kd = (ld_weight / 0.25) * box * sum_i w_i (1 - GIoU(student box_i, teacher box_i)) / sum_i w_i
+
+the form of Ultralytics' box term (gain `box`, normalised by the total weight) with the teacher's confidence in
+place of the target score, so at ld_weight 0.25 it weighs as much as the ground-truth box term. Boxes are compared
+as side distances at the same anchor (each head's expected distance per side: the DFL read-out or the raw output).
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ from torch import nn
 from ultralytics.nn.distill_model import DistillationModel
 from ultralytics.nn.modules import Detect
 from ultralytics.nn.tasks import load_checkpoint
+from ultralytics.utils import LOGGER
+from ultralytics.utils.metrics import bbox_iou
 
 from ...losses import kl_cls, ld_kl
 from ...registry import arg
@@ -65,10 +77,14 @@ def check_teacher(teacher: nn.Module, student: nn.Module) -> None:
             diffs.append(f"class names: teacher {tn}, student {sn}")
     if t.stride.tolist() != s.stride.tolist():
         diffs.append(f"strides: teacher {t.stride.tolist()}, student {s.stride.tolist()}")
-    if t.reg_max != s.reg_max:
-        diffs.append(f"reg_max: teacher {t.reg_max}, student {s.reg_max}")
     if diffs:
         raise ValueError("distill_model teacher does not match the student: " + "; ".join(diffs))
+
+
+def uses_ld(teacher: nn.Module, student: nn.Module) -> bool:
+    """True when both heads have box distributions with the same bins (LD); else box distillation is used."""
+    t, s = _head(teacher), _head(student)
+    return t.reg_max == s.reg_max > 1
 
 
 PAPER_FD_WEIGHT = 0.25  # HSD's loss: L_FC + 2 L_FR + 0.25 L_FD + 0.25 L_KD (REFERENCE.md)
@@ -86,11 +102,16 @@ class LDDistillationModel(DistillationModel):
             teacher_model = load_teacher(teacher_model)
         check_teacher(teacher_model, student_model)
         super().__init__(teacher_model, student_model)
+        self.ld = uses_ld(teacher_model, student_model)
+        t, st = _head(teacher_model).reg_max, _head(student_model).reg_max
+        LOGGER.info(f"distillation (teacher reg_max {t}, student reg_max {st}): feature term (dis), "
+                    f"{'LD on the box distributions' if self.ld else 'box distillation (GIoU to the teacher boxes)'}"
+                    " (ld_weight), class-logit KL (ld_cls)")
 
     def _ld_args(self) -> tuple[float, float, float]:
         a = self.student_model.args
-        scale = float(arg(a, "dfl") or 0.0) / PAPER_FD_WEIGHT
-        return float(arg(a, "ld_weight")) * scale, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
+        gain = float(arg(a, "dfl" if getattr(self, "ld", True) else "box") or 0.0) / PAPER_FD_WEIGHT
+        return float(arg(a, "ld_weight")) * gain, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
 
     def loss(self, batch: dict, preds=None):
         """Ultralytics' student + feature loss, with `ld_loss` appended (zero outside training)."""
@@ -111,7 +132,44 @@ class LDDistillationModel(DistillationModel):
         fg = getattr(getattr(crit, "one2many", crit), "fg_mask", None)  # [B, A], set by ext.losses.DetectionLoss
         if fg is None or not fg.any():
             return torch.zeros(1, device=s["boxes"].device)
-        return localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight, w_cls)
+        if self.ld:
+            return localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight, w_cls)
+        regs = _head(self.student_model).reg_max, _head(self.teacher_model).reg_max
+        return box_distillation(s, t, fg, regs, weight, T, w_cls)
+
+
+def side_distances(boxes: torch.Tensor, reg_max: int) -> torch.Tensor:
+    """Expected distance per box side: [B, 4 * reg_max, A] logits (or [B, 4, A] for reg_max 1) -> [B, A, 4]."""
+    b, _, a = boxes.shape
+    if reg_max == 1:
+        return boxes.float().permute(0, 2, 1)
+    p = boxes.float().view(b, 4, reg_max, a).softmax(2)
+    bins = torch.arange(reg_max, device=boxes.device, dtype=torch.float32).view(1, 1, reg_max, 1)
+    return (p * bins).sum(2).permute(0, 2, 1)
+
+
+def _around_anchor(d: torch.Tensor) -> torch.Tensor:
+    """[N, 4] side distances (l, t, r, b) -> [N, 4] xyxy box with its anchor at the origin."""
+    return torch.cat([-d[:, :2], d[:, 2:]], -1)
+
+
+def box_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: tuple[int, int], weight: float, T: float,
+                     w_cls: float = 0.0) -> torch.Tensor:
+    """Box distillation [1] (module docstring): weight * sum w_i (1 - GIoU_i) / sum w_i (+ w_cls * class KL).
+
+    Args:
+        s, t: student / teacher head outputs {"boxes": [B, 4 * R, A], "scores": [B, C, A]}.
+        fg: [B, A] bool, the student's foreground anchors. reg_max: (student R, teacher R).
+        weight: the gain (ld_weight * box / 0.25); T, w_cls: as `localization_distillation`.
+    """
+    ds = side_distances(s["boxes"], reg_max[0])[fg]  # [N, 4] l, t, r, b in cells
+    dt = side_distances(t["boxes"].detach(), reg_max[1])[fg]
+    w = t["scores"].detach().permute(0, 2, 1)[fg].float().sigmoid().amax(-1)  # [N] teacher's confidence
+    giou = bbox_iou(_around_anchor(ds), _around_anchor(dt), xywh=False, GIoU=True).squeeze(-1)
+    out = weight * ((1 - giou) * w).sum() / w.sum().clamp(min=1e-9)
+    if w_cls > 0:
+        out = out + w_cls * kl_cls(s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
+    return out.reshape(1)
 
 
 def localization_distillation(
