@@ -1,5 +1,5 @@
 """GJADet ablation: plain PAFPN + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR
-(and PAFPN + QFL, GJR without its reweighting), at equal budgets over several seeds; writes a table to docs/.
+(and PAFPN + QFL, GJR without its reweighting; with --variants also EQFL and repeat-factor sampling), at equal budgets over several seeds; writes a table to docs/.
 
     python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 30] [--imgsz 320] [--batch 8] [--nbs 8]
                                          [--seeds 0 1 2] [--device cpu] [--out docs/gjadet_benchmark_<data>.md]
@@ -41,6 +41,8 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("PAFPN + GJR, beta=0", PLAIN, {"cls_loss": "gjr", "gjr_beta": 0.0}),  # GJR's reweighting over plain BCE
     ("PAFPN + GJR, cls=2", PLAIN, {"cls_loss": "gjr", "cls": 2.0}),  # QFL's loss is ~10x below BCE's at cls=0.5
     ("adaptive neck + GJR, beta=0", NECK, {"cls_loss": "gjr", "gjr_beta": 0.0}),
+    ("adaptive neck + EQFL", NECK, {"cls_loss": "eqfl"}),  # the closest prior art to GJR (EFL paper, CVPR 2022)
+    ("adaptive neck + BCE, rfs=0.3", NECK, {"cls_loss": "bce", "rfs": 0.3}),  # what the field does on the data side
 ]
 COLS = ("mAP50-95", "precision", "AP rare", "AP common", "AP small")
 
