@@ -1,5 +1,6 @@
 """GJADet ablation: plain PAFPN + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR
-(and PAFPN + QFL, GJR without its reweighting; with --variants also EQFL and repeat-factor sampling), at equal budgets over several seeds; writes a table to docs/.
+(and PAFPN + QFL, GJR without its reweighting; with --variants also EQFL and repeat-factor sampling), at equal
+budgets over several seeds; writes a table to docs/.
 
     python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 30] [--imgsz 320] [--batch 8] [--nbs 8]
                                          [--seeds 0 1 2] [--device cpu] [--out docs/gjadet_benchmark_<data>.md]
