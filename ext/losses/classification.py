@@ -9,7 +9,8 @@ that is all zero is a background anchor. No reduction is done: the caller sums a
 computation happens in float32 with autocast disabled, whatever the input dtype.
 
 Losses: plain BCE, Focal, Quality Focal (QFL), EQLv2, EQFL (equalized quality focal) and GJR (gradient-guided joint
-representation, the GJADet classification loss). EQLv2, EQFL and GJR share :class:`GradientReweightedLoss` (``reweighted.py``), which keeps
+representation, the GJADet classification loss). EQLv2, EQFL and GJR share :class:`GradientReweightedLoss`
+(``reweighted.py``), which keeps
 per-class gradient statistics in registered buffers (float32, shape [C]).
 """
 
@@ -23,8 +24,8 @@ from .elementwise import _as_float, _no_autocast, quality_focal_element
 from .names import CLS_LOSSES
 from .reweighted import EQFLoss, EQLv2Loss, GJRLoss, GradientReweightedLoss
 
-__all__ = ("CLS_LOSSES", "BCELoss", "EQFLoss", "EQLv2Loss", "FocalLoss", "GJRLoss", "GradientReweightedLoss", "QualityFocalLoss",
-           "build_cls_loss", "quality_focal_element")
+__all__ = ("CLS_LOSSES", "BCELoss", "EQFLoss", "EQLv2Loss", "FocalLoss", "GJRLoss", "GradientReweightedLoss",
+           "QualityFocalLoss", "build_cls_loss", "quality_focal_element")
 
 
 class BCELoss(nn.Module):
