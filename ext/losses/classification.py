@@ -10,8 +10,7 @@ computation happens in float32 with autocast disabled, whatever the input dtype.
 
 Losses: plain BCE, Focal, Quality Focal (QFL), EQLv2, EQFL (equalized quality focal) and GJR (gradient-guided joint
 representation, the GJADet classification loss). EQLv2, EQFL and GJR share :class:`GradientReweightedLoss`
-(``reweighted.py``), which keeps
-per-class gradient statistics in registered buffers (float32, shape [C]).
+(``reweighted.py``), which keeps per-class gradient statistics in registered buffers (float32, shape [C]).
 """
 
 from __future__ import annotations
@@ -95,7 +94,8 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         nc: number of classes (used by eqlv2 / gjr).
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
             gjr_gamma, gjr_beta (gjr), eqlv2_gamma (eqlv2), gjr_mu, gjr_alpha, fg_only (gjr and eqlv2),
-            eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None means "use the default".
+            eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
+            means "use the default".
 
     Returns:
         nn.Module mapping (logits [..., C], targets [..., C]) -> float32 loss [..., C].
