@@ -41,8 +41,7 @@ class DetectionLoss(v8DetectionLoss):
     """`v8DetectionLoss` whose element-wise classification loss and IoU loss follow the run's arguments.
 
     Reads `cls_loss` (bce|focal|qfl|eqlv2|eqfl|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*`, `eqlv2_gamma` and
-    `eqfl_*` from
-    `model.args`.
+    `eqfl_*` from `model.args`.
     The classification loss replaces Ultralytics' `self.bce`: `(logits [B, A, C], targets [B, A, C]) -> [B, A, C]`.
     """
 
