@@ -9,7 +9,8 @@ time per image at batch 1 that Ultralytics' validator measures (pre- and post-pr
 
 Ultralytics' own `benchmark()` (ultralytics/utils/benchmarks.py) does the same loop, but validates every export with
 the plain `YOLO` validator (no image-level rates, no catalog data) and tries every format when none is given; this
-keeps its method (export, predict-free validation at batch 1, conf 0.001, the validator's inference time) and
+keeps its method (export, validation at batch 1, conf 0.001, `rect=False` for every row, the validator's inference
+time) and
 its failure rule (a format that fails is a row with its error, the others go on).
 
 Returns a list of row dicts and writes `benchmark.csv` (same columns) to `out` (default runs/benchmark/<weights
@@ -59,9 +60,13 @@ def _row(fmt: str, precision: str, **values) -> dict:
 
 
 def _validate(family, file: str, data, imgsz: int, device, out: Path) -> dict:
-    """Validate `file` (a checkpoint or an export) with `family`'s validator at batch 1; metrics of a row."""
-    m = family(file).val(data=data, imgsz=imgsz, batch=1, device=device, conf=0.001, plots=False, verbose=False,
-                         project=str(out), name="val", exist_ok=True)
+    """Validate `file` (a checkpoint or an export) with `family`'s validator at batch 1; metrics of a row.
+
+    `rect=False` also for the PyTorch row: a checkpoint's own validation letterboxes to rect batch shapes with half a
+    stride of padding (352 px at imgsz=320), a fixed-shape export to imgsz; the rows would not see the same pixels.
+    """
+    m = family(file).val(data=data, imgsz=imgsz, batch=1, device=device, conf=0.001, rect=False, plots=False,
+                         verbose=False, project=str(out), name="val", exist_ok=True)
     extra = getattr(m, "extra", None) or {}
     t = float(m.speed["inference"])
     return {"map50_95": round(float(m.box.map), 4), "map50": round(float(m.box.map50), 4),
