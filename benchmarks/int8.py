@@ -1,6 +1,7 @@
 """INT8 against fp32 for every family: ONNX Runtime CPU latency, and accuracy after quantization.
 
-    python benchmarks/int8.py --part latency [--imgsz 640] [--runs 30] [--repeats 3]    # -> docs/int8_latency.md
+    python benchmarks/int8.py --part latency [--imgsz 640] [--runs 30] [--repeats 3] [--openvino]
+                                                                                   # -> docs/int8_latency.md
     python benchmarks/int8.py --part accuracy [--imgsz 320]                              # -> docs/int8_accuracy.md
     python benchmarks/int8.py --part profile [--imgsz 640] [--runs 30]                   # -> docs/int8_profile.md
 
@@ -9,6 +10,8 @@ them), each exported to ONNX fp32, to INT8 by `ext` (`model.export(format="onnx"
 decode in float, ext/models/detector/export.py) and to INT8 as Ultralytics' own exporter makes it (Conv-only S8S8,
 `ultralytics.YOLO(...).export`), calibrated on fault-synth; batch 1, median of --runs interleaved runs after warm-up,
 --repeats times; ratios to YOLO11n fp32 in the same repeat. Plus images per second at batch 8 for the student.
+With --openvino, also each model in OpenVINO fp32 and INT8 (Ultralytics' NNCF path, same calibration images), run
+by OpenVINO's CPU plugin with its latency hint (benchmarks/latency.py `runner`).
 
 accuracy: the finished seed-0 checkpoints of benchmarks/small_targets.py (rail-tracks and fault-synth, trained at
 320 px) exported fp32 and INT8 (calibrated on the training split, `calib_images` 300, validated on the validation
@@ -46,21 +49,28 @@ CHECKPOINTS = {  # data -> (label, run folder under runs/bench-small/<data>)
 }
 
 
-def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, split: str = "val") -> dict[str, str]:
-    """fp32, INT8 (ext) and INT8 (Ultralytics' own exporter, `Model.export` itself) ONNX files of one model."""
+ONNX_KINDS = ("fp32", "int8", "int8 (Ultralytics)")
+OPENVINO_KINDS = ("openvino fp32", "openvino int8")
+
+
+def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, split: str = "val",
+            kinds=ONNX_KINDS) -> dict[str, str]:
+    """fp32, INT8 (ext) and INT8 (Ultralytics' own exporter, `Model.export` itself) ONNX files of one model; with
+    OPENVINO_KINDS also OpenVINO fp32 and INT8 (Ultralytics' NNCF path, calibrated on the same images)."""
     from ultralytics.engine.model import Model
 
     stem = Path(str(model_or_cfg)).stem
     files = {}
     with contextlib.chdir(out):  # YAML exports land in the working directory
-        for kind in ("fp32", "int8", "int8 (Ultralytics)"):
-            keys = dict(format="onnx", imgsz=imgsz, batch=batch, device="cpu", verbose=False)
-            if kind != "fp32":
+        for kind in kinds:
+            fmt = "openvino" if kind.startswith("openvino") else "onnx"
+            keys = dict(format=fmt, imgsz=imgsz, batch=batch, device="cpu", verbose=False)
+            if kind.endswith(("int8", ")")):
                 keys.update(quantize=8, data=resolve_data(data), split=split)
             m = family_of(str(model_or_cfg))(model_or_cfg)
             f = Model.export(m, **keys) if kind == "int8 (Ultralytics)" else m.export(**keys)
-            files[kind] = str(shutil.move(f, out / f"{stem}-{kind.split()[0]}{'-u' if '(' in kind else ''}-b{batch}"
-                                                  f"-{imgsz}.onnx"))
+            tag = kind.replace(" (Ultralytics)", "-u").replace(" ", "-")
+            files[kind] = str(shutil.move(f, out / f"{stem}-{tag}-b{batch}-{imgsz}{'.onnx' if fmt == 'onnx' else ''}"))
     return files
 
 
@@ -68,14 +78,16 @@ def latency_part(a) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for cfg in MODELS:
-            for kind, f in exports(cfg, a.imgsz, "fault-synth", Path(tmp)).items():
+            kinds = ONNX_KINDS + (OPENVINO_KINDS if a.openvino else ())
+            for kind, f in exports(cfg, a.imgsz, "fault-synth", Path(tmp), kinds=kinds).items():
                 files[f"{Path(cfg).stem} {kind}"] = f
         repeats = [measure(files, a.imgsz, a.runs, warmup=5) for _ in range(a.repeats)]
         student = exports("hsd-n.yaml", a.imgsz, "fault-synth", Path(tmp), batch=8)
         burst = {k: 8e3 / measure({k: f}, a.imgsz, max(a.runs // 3, 5), warmup=5, batch=8)[k] for k, f in student.items()
                  if k != "int8 (Ultralytics)"}
     base = "yolo11n fp32"
-    lines = [f"# INT8 latency, ONNX Runtime CPU ({datetime.date.today()})", "",
+    engines = "ONNX Runtime and OpenVINO" if a.openvino else "ONNX Runtime"
+    lines = [f"# INT8 latency, {engines} CPU ({datetime.date.today()})", "",
              f"Command: `{command_line('int8.py', a.argv)}`", "",
              f"{a.imgsz} px, batch 1, median of {a.runs} interleaved runs, {a.repeats} repeats (the machine otherwise "
              "idle); x11n: ratio to YOLO11n fp32 in the same repeat (median over repeats, range).", "",
@@ -166,6 +178,7 @@ def main(argv=None) -> None:
     ap.add_argument("--imgsz", type=int, default=None, help="default 640 (latency, profile), 320 (accuracy)")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--openvino", action="store_true", help="latency: also OpenVINO fp32 and INT8 (NNCF) rows")
     ap.add_argument("--project", default="runs/bench-small", help="where small_targets.py's runs are")
     ap.add_argument("--out", default=None, help="default docs/int8_<part>.md")
     a = ap.parse_args(argv)

@@ -67,21 +67,35 @@ def export(cfg: str, imgsz: int, out: Path) -> tuple[str, dict]:
     return str(dst), info
 
 
-def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10, batch: int = 1) -> dict[str, float]:
-    """Median latency (ms) per model at `batch`, rounds interleaved across models."""
-    import onnxruntime as ort
+def runner(path: str | Path):
+    """A callable running one input array through `path`: ONNX Runtime CPU for .onnx, OpenVINO CPU (latency hint,
+    as Ultralytics' backend at batch 1) for an OpenVINO folder or .xml."""
+    p = Path(path)
+    if p.suffix == ".onnx":
+        import onnxruntime as ort
 
-    sessions = {k: ort.InferenceSession(f, providers=["CPUExecutionProvider"]) for k, f in files.items()}
+        s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        name = s.get_inputs()[0].name
+        return lambda x: s.run(None, {name: x})
+    import openvino as ov
+
+    xml = p if p.suffix == ".xml" else next(p.glob("*.xml"))
+    request = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"}).create_infer_request()
+    return lambda x: request.infer({0: x})
+
+
+def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10, batch: int = 1) -> dict[str, float]:
+    """Median latency (ms) per model at `batch`, rounds interleaved across models (`runner`: ONNX or OpenVINO)."""
+    runners = {k: runner(f) for k, f in files.items()}
     x = np.random.default_rng(0).random((batch, 3, imgsz, imgsz), dtype=np.float32)
-    feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
     for _ in range(warmup):
-        for k, s in sessions.items():
-            s.run(None, feeds[k])
-    times = {k: [] for k in sessions}
+        for run in runners.values():
+            run(x)
+    times = {k: [] for k in runners}
     for _ in range(runs):
-        for k, s in sessions.items():
+        for k, run in runners.items():
             t = time.perf_counter()
-            s.run(None, feeds[k])
+            run(x)
             times[k].append((time.perf_counter() - t) * 1e3)
     return {k: float(np.median(v)) for k, v in times.items()}
 

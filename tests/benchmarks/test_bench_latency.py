@@ -53,3 +53,21 @@ def test_pytorch_timing_path_on_cpu():
 
     ms = latency.gpu_latency(["yolo11n.yaml", "hsd-n.yaml"], 64, runs=3, warmup=1, device="cpu", half=False)
     assert set(ms) == {"yolo11n.yaml", "hsd-n.yaml"} and all(v > 0 for v in ms.values())
+
+
+def test_openvino_and_onnx_runners_give_the_same_outputs(tmp_path, monkeypatch):
+    """`runner` runs an ONNX file in ONNX Runtime and an OpenVINO folder in OpenVINO: same model, same boxes."""
+    pytest.importorskip("openvino")
+    import numpy as np
+    from latency import runner
+
+    import ext
+
+    monkeypatch.chdir(tmp_path)
+    m = ext.HSD("hsd-n.yaml")
+    onnx_file = m.export(format="onnx", imgsz=64)
+    ov_dir = m.export(format="openvino", imgsz=64)
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    a, b = runner(onnx_file)(x)[0], runner(ov_dir)(x)[0]
+    assert a.shape == b.shape == (1, 4 + 6, 84)
+    np.testing.assert_allclose(a, b, atol=1e-2)
