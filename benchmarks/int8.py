@@ -74,6 +74,19 @@ def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, spli
     return files
 
 
+def cpu_description() -> str:
+    """'<model name>, <n> cores, VNNI yes|no' from /proc/cpuinfo (INT8 speed depends on VNNI), or the platform."""
+    import os
+    import platform
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
+    return f"{name}, {os.cpu_count()} logical cores, VNNI {'yes' if 'vnni' in info else 'no'}"
+
+
 def latency_part(a) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
@@ -91,6 +104,7 @@ def latency_part(a) -> list[str]:
              f"Command: `{command_line('int8.py', a.argv)}`", "",
              f"{a.imgsz} px, batch 1, median of {a.runs} interleaved runs, {a.repeats} repeats (the machine otherwise "
              "idle); x11n: ratio to YOLO11n fp32 in the same repeat (median over repeats, range).", "",
+             f"CPU: {cpu_description()}.", "",
              "| model | ms | x11n | x11n range |", "| --- | --- | --- | --- |"]
     for k in files:
         ms = np.array([r[k] for r in repeats])

@@ -15,6 +15,8 @@ the x86 fast path) of 7 bits (`reduce_range`: without VNNI the u8 x s8 products 
 which saturates with 8-bit weights; in an exploratory run, not a benchmark script, the rail-tracks HSD teacher
 scored mAP50-95 0.303 with 8-bit weights, 0.383 with 7-bit, 0.383 fp32), calibrated on `calib_images` images of
 `data` (Ultralytics' calibration loader). Every other format and precision is Ultralytics' exporter unchanged.
+On a CPU with VNNI (an AMD EPYC, docs/int8_latency.md) this file measured slower than fp32 and OpenVINO's INT8
+(`format=openvino quantize=8`) was the fastest path: `fdet benchmark` compares them on the user's hardware.
 """
 
 from __future__ import annotations
