@@ -150,10 +150,10 @@ def test_box_distillation_for_direct_regression_heads_by_hand():
         giou = inter / union - (hull - union) / hull
         w = torch.sigmoid(t["scores"][0, :, j]).max().item()
         num, den = num + w * (1 - giou), den + w
-    out = box_distillation(s, t, fg, (1, r), weight=2.0, T=1.0)
+    out = box_distillation(s, t, fg, (1, r), weight=2.0)
     assert out.shape == (1,) and out.item() == pytest.approx(2.0 * num / den, rel=1e-4)
     same = {"boxes": dt.clone(), "scores": t["scores"]}
-    assert box_distillation(same, t, fg, (1, r), weight=2.0, T=1.0).item() == pytest.approx(0.0, abs=1e-5)
+    assert box_distillation(same, t, fg, (1, r), weight=2.0).item() == pytest.approx(0.0, abs=1e-5)
 
 
 def test_a_direct_regression_student_distils_from_a_distribution_teacher(hsd_tiny_run, fault_tiny, tiny, tmp_path):
@@ -163,8 +163,9 @@ def test_a_direct_regression_student_distils_from_a_distribution_teacher(hsd_tin
     d["reg_max"] = 1
     YAML.save(tmp_path / "hsd-direct.yaml", d)
     model = ext.HSD(str(tmp_path / "hsd-direct.yaml"))
-    model.train(data=fault_tiny, distill_model=str(hsd_tiny_run / "weights" / "best.pt"), project=str(tmp_path),
-                name="kd1", **tiny)
+    model.train(data=fault_tiny, distill_model=str(hsd_tiny_run / "weights" / "best.pt"), ld_cls=0.5,
+                project=str(tmp_path), name="kd1", **tiny)
     with open(model.trainer.save_dir / "results.csv") as f:
         row = next(csv.DictReader(f))
     assert float(row["train/ld_loss"]) > 0  # the box-distillation term, in LD's column
+    assert float(row["train/kd_cls_loss"]) > 0  # the class-logit KL (ld_cls), in its own column

@@ -11,9 +11,9 @@ divided by the number of images B, with the KL averaged over the reg_max bins an
 (`ext.losses.ld_kl`) and w_i the student's detached top class score (as in GFL/LD). Like the LD head that the
 HSD code uses, the term is a score-weighted sum over positives, not a mean: it grows with the number of objects,
 where the box and DFL terms are normalised by the total target score. Optional `ld_cls` adds a sigmoid KL on the
-class logits at the same anchors (mean over them). Both in float32. dfl / 0.25 is Ultralytics' DFL gain over the
-paper's FD weight, so that `ld_weight` keeps the paper's meaning, its balance against the distribution loss
-(ld_weight 0.25 is a gain of 1.5 at Ultralytics' dfl 1.5).
+class logits at the same anchors (mean over them), in its own column `kd_cls_loss`. Both in float32. dfl / 0.25 is
+Ultralytics' DFL gain over the paper's FD weight, so that `ld_weight` keeps the paper's meaning, its balance against
+the distribution loss (ld_weight 0.25 is a gain of 1.5 at Ultralytics' dfl 1.5).
 
 Where LD is not possible (a direct-regression head, `reg_max: 1`, on either side, or teacher and student with other
 bin counts), the same column holds box distillation instead: the teacher's decoded box as a second target at the
@@ -114,28 +114,38 @@ class LDDistillationModel(DistillationModel):
         return float(arg(a, "ld_weight")) * gain, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
 
     def loss(self, batch: dict, preds=None):
-        """Ultralytics' student + feature loss, with `ld_loss` appended (zero outside training)."""
+        """Ultralytics' student + feature loss, with `ld_loss` (box: LD or box distillation) and `kd_cls_loss`
+        (class-logit KL, `ld_cls`) appended, each its own results.csv column (zero outside training)."""
         loss, items = super().loss(batch, preds)
-        ld = torch.zeros(1, device=loss.device)
+        kd = torch.zeros(2, device=loss.device)
         weight, T, w_cls = self._ld_args()
         if self.training and (weight > 0 or w_cls > 0):
-            ld = self.ld_loss(weight, T, w_cls)
-        items["ld_loss"] = ld.detach()
-        return torch.cat([loss, ld * batch["img"].shape[0]]), items
+            kd = self.kd_terms(weight, T, w_cls)
+        items["ld_loss"], items["kd_cls_loss"] = kd[:1].detach(), kd[1:].detach()
+        return torch.cat([loss, kd * batch["img"].shape[0]]), items
 
-    def ld_loss(self, weight: float, T: float, w_cls: float) -> torch.Tensor:
-        """The LD term [1] from the hooked head outputs of the last student/teacher forward and the student's fg."""
+    def kd_terms(self, weight: float, T: float, w_cls: float) -> torch.Tensor:
+        """[box term, class term] from the hooked head outputs of the last student/teacher forward at the
+        student's foreground anchors."""
         n = len(self.feats_idx) - 1
         s = self.decouple_outputs(self._student_feats[n], branch="one2many")
         t = self.decouple_outputs(self._teacher_feats[n], branch="one2many")
         crit = self.student_model.criterion
         fg = getattr(getattr(crit, "one2many", crit), "fg_mask", None)  # [B, A], set by ext.losses.DetectionLoss
+        zero = torch.zeros(1, device=s["boxes"].device)
         if fg is None or not fg.any():
-            return torch.zeros(1, device=s["boxes"].device)
-        if self.ld:
-            return localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight, w_cls)
-        regs = _head(self.student_model).reg_max, _head(self.teacher_model).reg_max
-        return box_distillation(s, t, fg, regs, weight, T, w_cls)
+            return torch.cat([zero, zero])
+        if weight <= 0:
+            box = zero
+        elif self.ld:
+            box = localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight)
+        else:
+            box = box_distillation(s, t, fg, (_head(self.student_model).reg_max, _head(self.teacher_model).reg_max),
+                                   weight)
+        cls = zero
+        if w_cls > 0:
+            cls = w_cls * kl_cls(s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
+        return torch.cat([box.reshape(1), cls.reshape(1)])
 
 
 def side_distances(boxes: torch.Tensor, reg_max: int) -> torch.Tensor:
@@ -153,46 +163,36 @@ def _around_anchor(d: torch.Tensor) -> torch.Tensor:
     return torch.cat([-d[:, :2], d[:, 2:]], -1)
 
 
-def box_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: tuple[int, int], weight: float, T: float,
-                     w_cls: float = 0.0) -> torch.Tensor:
-    """Box distillation [1] (module docstring): weight * sum w_i (1 - GIoU_i) / sum w_i (+ w_cls * class KL).
+def box_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: tuple[int, int], weight: float) -> torch.Tensor:
+    """Box distillation [1] (module docstring): weight * sum w_i (1 - GIoU_i) / sum w_i.
 
     Args:
         s, t: student / teacher head outputs {"boxes": [B, 4 * R, A], "scores": [B, C, A]}.
         fg: [B, A] bool, the student's foreground anchors. reg_max: (student R, teacher R).
-        weight: the gain (ld_weight * box / 0.25); T, w_cls: as `localization_distillation`.
+        weight: the gain (ld_weight * box / 0.25).
     """
     ds = side_distances(s["boxes"], reg_max[0])[fg]  # [N, 4] l, t, r, b in cells
     dt = side_distances(t["boxes"].detach(), reg_max[1])[fg]
     w = t["scores"].detach().permute(0, 2, 1)[fg].float().sigmoid().amax(-1)  # [N] teacher's confidence
     giou = bbox_iou(_around_anchor(ds), _around_anchor(dt), xywh=False, GIoU=True).squeeze(-1)
-    out = weight * ((1 - giou) * w).sum() / w.sum().clamp(min=1e-9)
-    if w_cls > 0:
-        out = out + w_cls * kl_cls(s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
-    return out.reshape(1)
+    return (weight * ((1 - giou) * w).sum() / w.sum().clamp(min=1e-9)).reshape(1)
 
 
-def localization_distillation(
-    s: dict, t: dict, fg: torch.Tensor, reg_max: int, T: float, weight: float, w_cls: float = 0.0
-) -> torch.Tensor:
-    """HSD's LD term [1] per image: weight * sum over fg anchors of (top score * ld_kl) / B (+ w_cls * class KL).
+def localization_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: int, T: float,
+                              weight: float) -> torch.Tensor:
+    """HSD's LD term [1] per image: weight * sum over fg anchors of (top score * ld_kl) / B.
 
     Args:
         s, t: student / teacher head outputs, {"boxes": [B, 4 * reg_max, A] logits, "scores": [B, C, A] logits}.
         fg: [B, A] bool, the student's foreground anchors.
         reg_max: bins per box side.
-        T: temperature; weight: the LD gain (ld_weight * dfl / 0.25); w_cls: ld_cls, weight of the class-logit
-            KL (mean over fg anchors).
+        T: temperature; weight: the LD gain (ld_weight * dfl / 0.25).
     """
     b, _, a = s["boxes"].shape
     sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]  # [N, 4, R]
     td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]
-    s_cls, t_cls = s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg]  # [N, C]
-    w = s_cls.detach().float().sigmoid().amax(-1)  # [N] student's top class score
-    out = weight * ld_kl(sd, td, T, weight=w).sum() / b
-    if w_cls > 0:
-        out = out + w_cls * kl_cls(s_cls, t_cls, T).mean()
-    return out.reshape(1)
+    w = s["scores"].permute(0, 2, 1)[fg].detach().float().sigmoid().amax(-1)  # [N] student's top class score
+    return (weight * ld_kl(sd, td, T, weight=w).sum() / b).reshape(1)
 
 
 @contextlib.contextmanager
