@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from ultralytics.nn.modules.block import DFL
 
 import ext
 from ext.models.hsd.distill import (LDDistillationModel, box_distillation, check_teacher, localization_distillation,
-                                   side_distances, uses_ld)
+                                   uses_ld)
 from ext.nn.tasks import HSDModel
 
 
@@ -140,7 +141,7 @@ def test_box_distillation_for_direct_regression_heads_by_hand():
     fg = torch.tensor([[True, False, True]])
     p = t["boxes"].view(b, 4, r, a).softmax(2)
     dt = (p * torch.arange(r).view(1, 1, r, 1)).sum(2)  # [B, 4, A] expected bins
-    torch.testing.assert_close(side_distances(t["boxes"], r), dt.permute(0, 2, 1))
+    read_out = (torch.nn.Identity(), DFL(r))  # a reg_max 1 head's and a 4-bin head's `dfl`
     num = den = 0.0
     for j in (0, 2):
         (l1, t1, r1, b1), (l2, t2, r2, b2) = s["boxes"][0, :, j].tolist(), dt[0, :, j].tolist()
@@ -150,10 +151,10 @@ def test_box_distillation_for_direct_regression_heads_by_hand():
         giou = inter / union - (hull - union) / hull
         w = torch.sigmoid(t["scores"][0, :, j]).max().item()
         num, den = num + w * (1 - giou), den + w
-    out = box_distillation(s, t, fg, (1, r), weight=2.0)
+    out = box_distillation(s, t, fg, read_out, weight=2.0)
     assert out.shape == (1,) and out.item() == pytest.approx(2.0 * num / den, rel=1e-4)
     same = {"boxes": dt.clone(), "scores": t["scores"]}
-    assert box_distillation(same, t, fg, (1, r), weight=2.0).item() == pytest.approx(0.0, abs=1e-5)
+    assert box_distillation(same, t, fg, read_out, weight=2.0).item() == pytest.approx(0.0, abs=1e-5)
 
 
 def test_a_direct_regression_student_distils_from_a_distribution_teacher(hsd_tiny_run, fault_tiny, tiny, tmp_path):

@@ -110,7 +110,7 @@ class LDDistillationModel(DistillationModel):
 
     def _ld_args(self) -> tuple[float, float, float]:
         a = self.student_model.args
-        gain = float(arg(a, "dfl" if getattr(self, "ld", True) else "box") or 0.0) / PAPER_FD_WEIGHT
+        gain = float(arg(a, "dfl" if self.ld else "box") or 0.0) / PAPER_FD_WEIGHT
         return float(arg(a, "ld_weight")) * gain, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
 
     def loss(self, batch: dict, preds=None):
@@ -140,22 +140,11 @@ class LDDistillationModel(DistillationModel):
         elif self.ld:
             box = localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight)
         else:
-            box = box_distillation(s, t, fg, (_head(self.student_model).reg_max, _head(self.teacher_model).reg_max),
-                                   weight)
+            box = box_distillation(s, t, fg, (_head(self.student_model).dfl, _head(self.teacher_model).dfl), weight)
         cls = zero
         if w_cls > 0:
             cls = w_cls * kl_cls(s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
         return torch.cat([box.reshape(1), cls.reshape(1)])
-
-
-def side_distances(boxes: torch.Tensor, reg_max: int) -> torch.Tensor:
-    """Expected distance per box side: [B, 4 * reg_max, A] logits (or [B, 4, A] for reg_max 1) -> [B, A, 4]."""
-    b, _, a = boxes.shape
-    if reg_max == 1:
-        return boxes.float().permute(0, 2, 1)
-    p = boxes.float().view(b, 4, reg_max, a).softmax(2)
-    bins = torch.arange(reg_max, device=boxes.device, dtype=torch.float32).view(1, 1, reg_max, 1)
-    return (p * bins).sum(2).permute(0, 2, 1)
 
 
 def _around_anchor(d: torch.Tensor) -> torch.Tensor:
@@ -163,16 +152,19 @@ def _around_anchor(d: torch.Tensor) -> torch.Tensor:
     return torch.cat([-d[:, :2], d[:, 2:]], -1)
 
 
-def box_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: tuple[int, int], weight: float) -> torch.Tensor:
+def box_distillation(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
+                     weight: float) -> torch.Tensor:
     """Box distillation [1] (module docstring): weight * sum w_i (1 - GIoU_i) / sum w_i.
 
     Args:
         s, t: student / teacher head outputs {"boxes": [B, 4 * R, A], "scores": [B, C, A]}.
-        fg: [B, A] bool, the student's foreground anchors. reg_max: (student R, teacher R).
+        fg: [B, A] bool, the student's foreground anchors.
+        read_out: (student, teacher) heads' `dfl` modules, [B, 4 * R, A] -> [B, 4, A] expected side distances
+            (Ultralytics' DFL integral, or the identity of a reg_max 1 head).
         weight: the gain (ld_weight * box / 0.25).
     """
-    ds = side_distances(s["boxes"], reg_max[0])[fg]  # [N, 4] l, t, r, b in cells
-    dt = side_distances(t["boxes"].detach(), reg_max[1])[fg]
+    ds = read_out[0](s["boxes"].float()).permute(0, 2, 1)[fg]  # [N, 4] l, t, r, b in cells
+    dt = read_out[1](t["boxes"].detach().float()).permute(0, 2, 1)[fg]
     w = t["scores"].detach().permute(0, 2, 1)[fg].float().sigmoid().amax(-1)  # [N] teacher's confidence
     giou = bbox_iou(_around_anchor(ds), _around_anchor(dt), xywh=False, GIoU=True).squeeze(-1)
     return (weight * ((1 - giou) * w).sum() / w.sum().clamp(min=1e-9)).reshape(1)
