@@ -77,6 +77,8 @@ def main(argv=None) -> None:
     ap.add_argument("--nbs", type=int, default=64, help="nominal batch (Ultralytics' 64; 8 for the synthetic sets)")
     ap.add_argument("--rows", nargs="+", default=None, help="only these row labels (opt-in rows too)")
     ap.add_argument("--report-only", action="store_true", help="train nothing: table of the finished runs only")
+    ap.add_argument("--record", default=None, help="metrics of finished runs (default "
+                    "benchmarks/results/small_targets_<data>.json, committed)")
     a = ap.parse_args(argv)
     a.out = a.out or f"docs/small_targets_{Path(a.data).stem}.md"
     known = {label: row for label, *row in ROWS + OPT_IN}
@@ -86,7 +88,7 @@ def main(argv=None) -> None:
     labels = a.rows or [label for label, *_ in ROWS]
     project = Path(a.project).resolve()
     results = {label: [] for label in labels}
-    record = Record(f"benchmarks/results/small_targets_{Path(a.data).stem}.json")
+    record = Record(a.record or Path(__file__).parent / "results" / f"small_targets_{Path(a.data).stem}.json")
     for seed in a.seeds:
         base = dict(data=a.data, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs, device=a.device,
                     seed=seed, project=str(project / Path(a.data).stem), exist_ok=True, plots=False, workers=2)

@@ -16,7 +16,9 @@ def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
     out = tmp_path / "t.md"
     rows = ["HSD student, 16 bins, uniform", "HSD student, 16 bins, prior", "GJADet, reg_max 1, end2end",
             "YOLO11n + prior"]
-    small_targets.main(["--rows", *rows, "--seeds", "3", "--project", str(tmp_path / "p"), "--out", str(out)])
+    record = tmp_path / "record.json"
+    small_targets.main(["--rows", *rows, "--seeds", "3", "--project", str(tmp_path / "p"), "--out", str(out),
+                        "--record", str(record)])
     (u_cfg, u_args, u_name), (p_cfg, p_args, p_name), (e_cfg, _, e_name), (y_cfg, y_args, _) = calls
     assert (u_cfg, u_args["dfl_prior"], u_name) == ("hsd-n.yaml", 0.0, "HSDstudent_16bins_uniform-s3")
     assert p_cfg == "hsd-n.yaml" and "dfl_prior" not in p_args and p_args["seed"] == 3  # the YAML's own 2.0
@@ -26,6 +28,13 @@ def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
     assert y_cfg == "yolo11n.yaml" and y_args["dfl_prior"] == 2.0
     text = out.read_text()
     assert "| HSD student, 16 bins, uniform | 0.200 ± 0.000 | 0.100 (0.100) | 0.300 (0.300) | 0.50 | 0.200 | 1 |" in text
+    # a new checkout without the run folders rebuilds the table from the record, training nothing
+    monkeypatch.setattr(small_targets, "train_or_reuse", lambda *a: pytest.fail("trained although recorded"))
+    out.unlink()
+    small_targets.main(["--rows", *rows, "--seeds", "3", "--project", str(tmp_path / "q"), "--out", str(out),
+                        "--record", str(record), "--report-only"])
+    assert out.read_text().split("\n")[4:] == text.split("\n")[4:]  # the same table (the command line differs)
+    assert "HSDstudent_16bins_uniform-s3|batch=16,epochs=60,imgsz=320" in record.read_text()
 
 
 def test_unknown_row_is_refused(capsys):
