@@ -162,9 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fdet {mode}: {e}", file=sys.stderr)
             return 2
         return 0
+    user_errors = (FileNotFoundError, ValueError) if mode in ("export", "benchmark") else FileNotFoundError
     try:
         run(mode, overrides)
-    except FileNotFoundError as e:  # a missing model, source or data set: one line, no traceback
+    except user_errors as e:  # a missing model / source / data set, or (export, benchmark) a bad argument
         print(f"fdet: {e}", file=sys.stderr)
         return 2
     return 0

@@ -71,7 +71,9 @@ def test_a_failing_format_is_a_row_and_the_command_line_runs(best, data16, tmp_p
     assert (tmp_path / "cli" / "benchmark.csv").is_file()
 
 
-def test_benchmark_needs_data_and_weights(best):
+def test_benchmark_needs_data_and_weights(best, capsys):
+    assert main(["benchmark", f"model={best}", "formats=onnx"]) == 2  # one line, no traceback
+    assert "fdet: benchmark needs data=" in capsys.readouterr().err
     with pytest.raises(ValueError, match="needs data="):
         ext.HSD(best).benchmark(formats="onnx")
     with pytest.raises(ValueError, match="trained model"):
