@@ -23,18 +23,18 @@ def _distributed_world() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def quality_focal_element(logits: torch.Tensor, targets: torch.Tensor, beta: float) -> torch.Tensor:
+def quality_focal_element(logits: torch.Tensor, targets: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
     """Quality focal term BCE(z, t) * |t - sigmoid(z)|^beta.
 
     Args:
         logits: [..., C] float32 logits z.
         targets: [..., C] float32 soft targets t in [0, 1].
-        beta: modulation exponent (beta = 0 gives plain BCE).
+        beta: modulation exponent (beta = 0 gives plain BCE), or a [C] tensor of one exponent per class (EQFL).
 
     Returns:
         [..., C] float32 element-wise loss.
     """
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    if beta == 0:
+    if not isinstance(beta, torch.Tensor) and beta == 0:
         return bce
     return bce * (targets - logits.sigmoid()).abs().pow(beta)

@@ -215,8 +215,7 @@ class EQFLoss(GradientReweightedLoss):
 
     def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Quality focal term with the per-class exponent, [..., C] -> [..., C]."""
-        bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        return bce * (targets - logits.sigmoid()).abs().pow(self.exponents())
+        return quality_focal_element(logits, targets, self.exponents())
 
     @torch.no_grad()
     def _update_statistics(self, logits, targets, weights, fg) -> None:
