@@ -65,7 +65,7 @@ def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, spli
         for kind in kinds:
             fmt = "openvino" if kind.startswith("openvino") else "onnx"
             keys = dict(format=fmt, imgsz=imgsz, batch=batch, device="cpu", verbose=False)
-            if kind.endswith(("int8", ")")):
+            if "int8" in kind:
                 keys.update(quantize=8, data=resolve_data(data), split=split)
             m = family_of(str(model_or_cfg))(model_or_cfg)
             f = Model.export(m, **keys) if kind == "int8 (Ultralytics)" else m.export(**keys)
