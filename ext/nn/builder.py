@@ -1,33 +1,34 @@
-"""A YAML model builder that speaks Ultralytics' grammar and also knows the `ext` modules.
+"""Ultralytics' `parse_model`, extended by the `ext` modules.
 
 The grammar is Ultralytics': `backbone` + `head` rows of `[from, repeats, module, args]`, `nc`, `reg_max`,
-`end2end`, `activation` and `scales: {name: [depth, width, max_channels]}`. Ultralytics' own layers get
-Ultralytics' channel and repeat rules; our layers scale through their `yaml_args(c_in, args, scale)` class
-method, so they grow with width and depth like the built-ins.
+`end2end`, `activation` and `scales: {name: [depth, width, max_channels]}`. A row naming a module of ours is built
+by that module's `yaml_args(c_in, args, scale)` class method, so it grows with width and depth like the built-ins;
+every other row is built by Ultralytics' own `parse_model`, one row at a time, so Ultralytics' channel, repeat and
+legacy rules are never copied here: the row goes in after one `Index` placeholder row per source (each declaring
+that source's width, the one thing Ultralytics reads of it), and the width Ultralytics records for the row is read
+back from a `BatchNorm2d` row after it, built on the meta device (no memory).
 """
 
 from __future__ import annotations
 
 import ast
+import warnings
+from copy import deepcopy
 from dataclasses import dataclass
 
 import torch
 import ultralytics.nn.modules as um
 import ultralytics.nn.tasks as ut
 from torch import nn
+from ultralytics.nn.tasks import parse_model as ultralytics_parse_model  # the original, whatever is swapped in later
 from ultralytics.utils import LOGGER
 from ultralytics.utils.ops import make_divisible
 
-# Ultralytics layers whose first argument is an output width (scaled by `width`, capped by max_channels).
-WIDTH_FIRST = frozenset(
-    "Conv ConvTranspose GhostConv Bottleneck GhostBottleneck SPP SPPF C2fPSA C2PSA DWConv Focus BottleneckCSP C1 C2 "
-    "C2f C3k2 RepNCSPELAN4 ELAN1 ADown AConv SPPELAN C3 C3TR C3Ghost ConvTranspose2d DWConvTranspose2d C3x RepC3 "
-    "PSA SCDown C2fCIB A2C2f".split()
-)
-# ... of those, the ones that take a repeat count as their third argument.
-REPEATED = frozenset("BottleneckCSP C1 C2 C2f C3k2 C3 C3TR C3Ghost C3x RepC3 C2fPSA C2fCIB C2PSA A2C2f".split())
-# Ultralytics' modern blocks: a model using any of them gets Detect.legacy = False, as in Ultralytics.
-MODERN = frozenset({"C3k2", "A2C2f", "C2fCIB"})
+# Blocks that make Ultralytics build a head in its modern form (`legacy = False` in its `parse_model`); a head row
+# after one of them goes in after a marker row of that kind, so that Ultralytics' own rule decides. The marker has
+# no channels: no parameters, and it draws no random numbers (seeded builds keep their weights).
+MODERN = ("C3k2", "A2C2f", "C2fCIB")
+MARKER = [-1, 0, "C3k2", [0, False]]
 
 
 @dataclass
@@ -50,27 +51,17 @@ class Scale:
         return max(round(n * self.depth_gain), 1) if n > 1 else n
 
 
-def resolve_module(name: str):
-    """Return the class named in a YAML row: `nn.X`, `torchvision.ops.X`, an `ext` module, or an Ultralytics one."""
+def our_module(name: str):
+    """The class of ours a YAML row names (`ext.nn.modules`, not also an Ultralytics name), else None."""
     from . import modules as ours
 
-    if name.startswith("nn."):
-        return getattr(nn, name[3:])
-    if name.startswith("torchvision.ops."):
-        return getattr(__import__("torchvision").ops, name[16:])
-    for space in (ours, um, ut):
-        if hasattr(space, name):
-            return getattr(space, name)
-    raise KeyError(f"unknown module '{name}' in model YAML: not in torch.nn, ext.nn.modules or ultralytics.nn")
+    return getattr(ours, name) if name in ours.__all__ and not hasattr(um, name) else None
 
 
 def names_ext_module(d: dict) -> bool:
-    """True when a row of the model dict names a module of ours (or a `torchvision.ops` one), which only our
-    `parse_model` builds; Ultralytics' own YAMLs name none and go to Ultralytics' `parse_model`."""
-    from . import modules as ours
-
-    names = {str(r[2]) for r in d.get("backbone", []) + d.get("head", [])}
-    return any(n.startswith("torchvision.ops.") or (n in ours.__all__ and not hasattr(um, n)) for n in names)
+    """True when a row of the model dict names a module of ours; other dicts (every Ultralytics YAML) go to
+    Ultralytics' `parse_model` whole."""
+    return any(our_module(str(r[2])) is not None for r in d.get("backbone", []) + d.get("head", []))
 
 
 def _scale_of(d: dict) -> Scale:
@@ -102,6 +93,45 @@ def _literal(a, names: dict):
         return a
 
 
+def _ultralytics_row(d: dict, scale: Scale, row: list, i: int, chs: list, ch: int, modern: bool):
+    """Build row ``i`` of ``d`` (no module of ours) with Ultralytics' `parse_model`.
+
+    Args:
+        d: the model dict (its top-level keys: nc, scales, activation, reg_max, end2end...).
+        scale: the resolved scale (its name is handed to Ultralytics).
+        row: ``[from, repeats, module, args]`` as in the YAML (repeats and widths unscaled: Ultralytics scales).
+        i: the row's index. chs: output widths of rows 0 .. i-1 (an int, a list for multi-output rows, None for a
+            head). ch: image channels. modern: an earlier row is one of `MODERN` (decides a head's legacy form).
+
+    Returns:
+        (block, c2): the built layer (``.i``, ``.f`` of this model) and the width Ultralytics gives its output.
+    """
+    f, n, name, args = row
+    head = isinstance(getattr(ut, name, None), type) and issubclass(getattr(ut, name), um.Detect)
+    marker = [MARKER] if head and modern else []
+    if i == 0:  # reads the image
+        rows, g = marker, f
+    else:
+        sources = [x % i for x in ([f] if isinstance(f, int) else f)]
+        order = sorted(set(sources))
+        rows = marker + [[-1, 1, "Index", [chs[j], 0]] for j in order]  # `Index` rows declare an output width
+        at = {j: len(marker) + k for k, j in enumerate(order)}
+        g = at[sources[0]] if isinstance(f, int) else [at[j] for j in sources]
+    top = {k: v for k, v in d.items() if k not in ("backbone", "head")}
+    mini = {**top, "scale": scale.name or None, "head": [], "backbone": [*rows, [g, n, name, args]]}
+    with warnings.catch_warnings():  # the marker's "Initializing zero-element tensors is a no-op"
+        warnings.simplefilter("ignore", UserWarning)
+        layers, _ = ultralytics_parse_model(deepcopy(mini), ch, verbose=False)
+    block, c2 = layers[-1], None
+    if not head:  # Ultralytics' BatchNorm2d row takes the width it recorded for the row before it
+        mini["backbone"].append([-1, 1, "nn.BatchNorm2d", []])
+        with torch.device("meta"):
+            probe = ultralytics_parse_model(deepcopy(mini), ch, verbose=False)[0][-1]
+        c2 = probe.num_features
+    block.i, block.f = i, f
+    return block, c2
+
+
 def parse_model(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential, list[int]]:
     """Build the layers of a model dict. Same signature and return value as `ultralytics.nn.tasks.parse_model`.
 
@@ -123,54 +153,28 @@ def parse_model(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential, 
         safe = getattr(ut, "_SafeLoad", None)
         restricted = safe is not None and safe.restricted()
         Conv.default_act = safe.activation(act) if restricted else eval(act, {"nn": nn, "torch": torch})
-    rows = d["backbone"] + d["head"]
-    modern = any(r[2] in MODERN for r in rows)
     if verbose:
         LOGGER.info(f"\n{'':>3}{'from':>20}{'n':>3}{'params':>10}  {'module':<45}{'arguments':<30}")
-    chs, layers, save, list_out = [], [], [], set()
+    chs, layers, save, list_out, modern = [], [], [], set(), False
     try:
-        for i, (f, n, name, args) in enumerate(rows):
-            m = resolve_module(name)
-            args = [_literal(a, names) for a in args]
-            n = n_ = scale.depth(n)
+        for i, (f, n, name, args) in enumerate(d["backbone"] + d["head"]):
+            m, n_ = our_module(name), scale.depth(n)
             c_in = (chs[f] if i else ch) if isinstance(f, int) else [chs[x] for x in f]
-            if hasattr(m, "yaml_args"):  # an ext module
-                args, c2 = m.yaml_args(c_in, args, scale)
+            if m is None and name == "Index" and isinstance(f, int) and f % i in list_out:
+                m = um.Index  # reads one output of a multi-output module of ours: that output's width
+                c2 = c_in[args[1]] if isinstance(c_in, list) else c_in
+                args = args[1:]
+            elif m is not None:
+                args, c2 = m.yaml_args(c_in, [_literal(a, names) for a in args], scale)
                 if getattr(m, "returns_list", False):
                     list_out.add(i)
-            elif name.split(".")[-1] in WIDTH_FIRST:
-                c2 = scale.channels(args[0])
-                args = [c_in, c2, *args[1:]]
-                if name in REPEATED:
-                    args.insert(2, n)
-                    n = 1
-                if name == "C3k2" and scale.name in {"m", "l", "x"}:
-                    args[3:4] = [True]
-                if name == "A2C2f" and scale.name in {"l", "x"}:
-                    args.extend((True, 1.2))
-            elif m is nn.BatchNorm2d:
-                args, c2 = [c_in], c_in
-            elif m is um.Concat:
-                c2 = sum(c_in)
-            elif isinstance(m, type) and issubclass(m, um.Detect):
-                args = [*args, scale.reg_max, scale.end2end, list(c_in)]
-                m.legacy = not modern
-                c2 = None
-            elif m in (um.TorchVision, um.Index):
-                src = f if f >= 0 else i + f
-                if m is um.Index and src in list_out:  # our multi-output modules: one width, or one per output
-                    c2 = c_in[args[1]] if isinstance(c_in, list) else c_in
-                else:
-                    c2 = args[0]
-                args = args[1:]
+            if m is None:
+                block, c2 = _ultralytics_row(d, scale, [f, n, name, args], i, chs, ch, modern)
+                modern = modern or name in MODERN
             else:
-                c2 = c_in
-            block = nn.Sequential(*(m(*args) for _ in range(n))) if n > 1 else m(*args)
-            if m is um.SPPF and len(args) <= 3:  # legacy SPPF rows keep an activated cv1, as in Ultralytics
-                for b in block if n > 1 else [block]:
-                    b.cv1.act = Conv.default_act
-            block.np = sum(x.numel() for x in block.parameters())
-            block.i, block.f, block.type = i, f, str(m)[8:-2].replace("__main__.", "")
+                block = nn.Sequential(*(m(*args) for _ in range(n_))) if n_ > 1 else m(*args)
+                block.np = sum(x.numel() for x in block.parameters())
+                block.i, block.f, block.type = i, f, str(m)[8:-2].replace("__main__.", "")
             if verbose:
                 LOGGER.info(f"{i:>3}{f!s:>20}{n_:>3}{block.np:10.0f}  {block.type:<45}{args!s:<30}")
             save.extend(x % i for x in ([f] if isinstance(f, int) else f) if x != -1)

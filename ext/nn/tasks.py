@@ -1,6 +1,7 @@
 """Model classes of `ext`: Ultralytics `DetectionModel`s built by our YAML builder, with our loss.
 
-`ExtDetectionModel` builds any model YAML (ours or Ultralytics') through `ext.nn.builder.parse_model` and uses
+`ExtDetectionModel` builds a model YAML that names a module of ours with `ext.nn.builder.parse_model` (Ultralytics'
+own, extended by ours), any other with Ultralytics' `parse_model` untouched, and uses
 `ext.losses.DetectionLoss` (cls_loss / iou_loss choices). `HSDModel` and `GJADetModel` name the two families so
 that a checkpoint says which family it belongs to.
 """

@@ -68,10 +68,65 @@ def test_yolov10_builds_through_ext():
 
 
 def test_our_yamls_use_our_builder(monkeypatch):
-    calls, original = [], ut.parse_model
-    monkeypatch.setattr(ut, "parse_model", lambda d, ch, verbose=True: calls.append(d) or original(d, ch, verbose))
-    ExtDetectionModel("hsd-n.yaml", verbose=False)
-    assert not calls
+    """A YAML of ours goes to our `parse_model`, which hands each row that is not ours to Ultralytics' own
+    `parse_model` (one row after its source placeholders) and builds only ours itself."""
+    import ext.nn.builder as builder
+
+    whole, rows, original = [], [], builder.ultralytics_parse_model
+    monkeypatch.setattr(ut, "parse_model", lambda d, ch, verbose=True: whole.append(d) or original(d, ch, verbose))
+    monkeypatch.setattr(builder, "ultralytics_parse_model", lambda d, ch, verbose=True: rows.append(
+        deepcopy(d["backbone"])) or original(d, ch, verbose))
+    d = load_model_yaml("hsd-n.yaml")
+    ExtDetectionModel(d, verbose=False)
+    assert not whole
+    delegated = {r[-1][2] for r in rows if r[-1][2] != "nn.BatchNorm2d"}  # the last row is the one built
+    yaml_rows = d["backbone"] + d["head"]
+    # the Index rows of this YAML read HKN's list of outputs: ours to build (that output's width)
+    assert delegated == {r[2] for r in yaml_rows if builder.our_module(r[2]) is None} - {"Index"}
+    built = [b[:-2] if b[-1][2] == "nn.BatchNorm2d" else b[:-1] for b in rows]
+    assert all(r[2] == "Index" and r[3][1] == 0 for b in built for r in b)  # the rest: source placeholders
+
+
+def _yamls_covering_every_ultralytics_module() -> list[str]:
+    """Few of the model YAMLs Ultralytics ships (every task; none that downloads weights) that together name every
+    module any of them names: the smallest file first, then whichever adds a module not yet named."""
+    import ultralytics
+    from ultralytics.utils import YAML
+
+    root = Path(ultralytics.__file__).parent / "cfg" / "models"
+    files = sorted((p for p in root.rglob("*.yaml") if "cls-resnet" not in p.stem), key=lambda p: p.stat().st_size)
+    named, chosen = set(), []
+    for p in files:
+        d = YAML.load(p)
+        modules = {str(r[2]) for r in d["backbone"] + d["head"]}
+        if modules - named:
+            named |= modules
+            chosen.append(str(p.relative_to(root)))
+    return sorted(chosen)
+
+
+@pytest.mark.parametrize("rel", _yamls_covering_every_ultralytics_module())
+def test_our_parse_model_builds_ultralytics_rows_as_ultralytics(rel):
+    """Our `parse_model` (row by row through Ultralytics' own) gives, for Ultralytics YAMLs that name every module
+    Ultralytics' YAMLs name, the layers Ultralytics' `parse_model` gives: the same classes, save list and, from the
+    same seed, the same weights (the placeholder, marker and meta-device probe rows draw no random numbers)."""
+    import ultralytics
+
+    from ext.nn.builder import parse_model
+
+    d = yaml_model_load(str(Path(ultralytics.__file__).parent / "cfg" / "models" / rel))
+    torch.manual_seed(0)
+    theirs, theirs_save = ut.parse_model(deepcopy(d), 3, verbose=False)
+    torch.manual_seed(0)
+    ours, ours_save = parse_model(deepcopy(d), 3, verbose=False)
+    assert ours_save == theirs_save
+    assert [type(m).__name__ for m in ours] == [type(m).__name__ for m in theirs]
+    assert [(m.i, m.f, m.np) for m in ours] == [(m.i, m.f, m.np) for m in theirs]
+    a, b = theirs.state_dict(), ours.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    head = theirs[-1]
+    if hasattr(type(head), "legacy"):
+        assert type(ours[-1]).legacy == type(head).legacy
 
 
 def _cases():
