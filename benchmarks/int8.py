@@ -2,7 +2,7 @@
 
     python benchmarks/int8.py --part latency [--imgsz 640] [--runs 30] [--repeats 3] [--openvino]
                                                                                    # -> docs/int8_latency.md
-    python benchmarks/int8.py --part accuracy [--imgsz 320]                              # -> docs/int8_accuracy.md
+    python benchmarks/int8.py --part accuracy [--imgsz 320] [--openvino]                 # -> docs/int8_accuracy.md
     python benchmarks/int8.py --part profile [--imgsz 640] [--runs 30]                   # -> docs/int8_profile.md
 
 latency: YOLO11n, YOLO26n, the HSD student, the HSD teacher and GJADet (random weights: latency does not depend on
@@ -16,7 +16,7 @@ by OpenVINO's CPU plugin with its latency hint (benchmarks/latency.py `runner`).
 accuracy: the finished seed-0 checkpoints of benchmarks/small_targets.py (rail-tracks and fault-synth, trained at
 320 px) exported fp32 and INT8 (calibrated on the training split, `calib_images` 300, validated on the validation
 split through Ultralytics' ONNX backend): mAP50-95, its drop, and class agreement: the share of fp32 boxes (score
->= 0.25) that an INT8 box of the same class overlaps with IoU >= 0.5.
+>= 0.25) that an INT8 box of the same class overlaps with IoU >= 0.5. With --openvino, also OpenVINO INT8 (NNCF).
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, spli
             m = family_of(str(model_or_cfg))(model_or_cfg)
             f = Model.export(m, **keys) if kind == "int8 (Ultralytics)" else m.export(**keys)
             tag = kind.replace(" (Ultralytics)", "-u").replace(" ", "-")
-            files[kind] = str(shutil.move(f, out / f"{stem}-{tag}-b{batch}-{imgsz}{'.onnx' if fmt == 'onnx' else ''}"))
+            suffix = ".onnx" if fmt == "onnx" else "_openvino_model"  # how Ultralytics' backend tells the format
+            files[kind] = str(shutil.move(f, out / f"{stem}-{tag}-b{batch}-{imgsz}{suffix}"))
     return files
 
 
@@ -96,8 +97,8 @@ def latency_part(a) -> list[str]:
                 files[f"{Path(cfg).stem} {kind}"] = f
         repeats = [measure(files, a.imgsz, a.runs, warmup=5) for _ in range(a.repeats)]
         student = exports("hsd-n.yaml", a.imgsz, "fault-synth", Path(tmp), batch=8)
-        burst = {k: 8e3 / measure({k: f}, a.imgsz, max(a.runs // 3, 5), warmup=5, batch=8)[k] for k, f in student.items()
-                 if k != "int8 (Ultralytics)"}
+        burst = {k: 8e3 / measure({k: f}, a.imgsz, max(a.runs // 3, 5), warmup=5, batch=8)[k]
+                 for k, f in student.items() if k != "int8 (Ultralytics)"}
     base = "yolo11n fp32"
     engines = "ONNX Runtime and OpenVINO" if a.openvino else "ONNX Runtime"
     lines = [f"# INT8 latency, {engines} CPU ({datetime.date.today()})", "",
@@ -131,30 +132,37 @@ def agreement(r32, r8) -> float:
 def accuracy_part(a) -> list[str]:
     from ultralytics import YOLO
 
+    int8 = ["int8", "int8 (Ultralytics)"] + (["openvino int8"] if a.openvino else [])
+    head = {"int8": "INT8 (ext)", "int8 (Ultralytics)": "INT8 (Ultralytics)", "openvino int8": "OpenVINO INT8"}
     lines = [f"# INT8 accuracy ({datetime.date.today()})", "", f"Command: `{command_line('int8.py', a.argv)}`", "",
              f"Checkpoints of benchmarks/small_targets.py (seed 0), {a.imgsz} px; calibrated on the training split; "
-             "mAP50-95 on the validation split through Ultralytics' ONNX backend; agreement: fp32 boxes (score >= "
-             "0.25) met by an INT8 box of the same class (IoU >= 0.5), over the validation images.", "",
-             "| data | model | mAP50-95 fp32 | INT8 (ext) | drop | agreement | INT8 (Ultralytics) | drop |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "mAP50-95 on the validation split through Ultralytics' ONNX (OpenVINO) backend; drop: ONNX fp32 minus "
+             "INT8, in points; agreement: fp32 boxes (score >= 0.25) met by an INT8 box of the same class (IoU >= "
+             "0.5), over the validation images.", "",
+             "| data | model | mAP50-95 fp32 | " + " | ".join(f"{head[k]} | drop | agreement" for k in int8) + " |",
+             "| --- | --- | --- | " + " | ".join("--- | --- | ---" for _ in int8) + " |"]
     for data, rows in CHECKPOINTS.items():
         yaml = resolve_data(data)
         images = sorted((Path(yaml).parent / "images" / "val").glob("*"))
         for label, run in rows:
             best = Path(a.project) / data / run / "weights" / "best.pt"
             if not best.is_file():
-                lines.append(f"| {data} | {label} | (no finished run {run}) | | | | | |")
+                lines.append(f"| {data} | {label} | (no finished run {run}) |" + " | | |" * len(int8))
                 continue
             with tempfile.TemporaryDirectory() as tmp:
-                files = exports(best, a.imgsz, data, Path(tmp), split="train")
+                files = exports(best, a.imgsz, data, Path(tmp), split="train", kinds=["fp32", *int8])
                 maps = {k: float(ext.Detector(f).val(data=yaml, imgsz=a.imgsz, batch=1, plots=False, verbose=False,
                                                      device="cpu").box.map) for k, f in files.items()}
-                m32, m8 = YOLO(files["fp32"], task="detect"), YOLO(files["int8"], task="detect")
-                agree = [agreement(m32.predict(str(i), imgsz=a.imgsz, verbose=False)[0],
-                                   m8.predict(str(i), imgsz=a.imgsz, verbose=False)[0]) for i in images]
-            f32, f8, fu = maps["fp32"], maps["int8"], maps["int8 (Ultralytics)"]
-            lines.append(f"| {data} | {label} | {f32:.3f} | {f8:.3f} | {100 * (f32 - f8):+.1f} | "
-                         f"{np.nanmean(agree):.2f} | {fu:.3f} | {100 * (f32 - fu):+.1f} |")
+                m32 = YOLO(files["fp32"], task="detect")
+                p32 = [m32.predict(str(i), imgsz=a.imgsz, verbose=False)[0] for i in images]
+                agree = {}
+                for k in int8:
+                    m8 = YOLO(files[k], task="detect")
+                    agree[k] = np.nanmean([agreement(r, m8.predict(str(i), imgsz=a.imgsz, verbose=False)[0])
+                                           for i, r in zip(images, p32)])
+            f32 = maps["fp32"]
+            cells = [f"{maps[k]:.3f} | {100 * (f32 - maps[k]):+.1f} | {agree[k]:.2f}" for k in int8]
+            lines.append(f"| {data} | {label} | {f32:.3f} | " + " | ".join(cells) + " |")
     return lines
 
 
