@@ -76,7 +76,8 @@ def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, spli
 
 
 def cpu_description() -> str:
-    """'<model name>, <n> cores, VNNI yes|no' from /proc/cpuinfo (INT8 speed depends on VNNI), or the platform."""
+    """'<model name>, <n> cores, VNNI yes|no, AMX yes|no' from /proc/cpuinfo (INT8 speed depends on both: VNNI's
+    int8 dot products, AMX's int8 tile matrix units), or the platform."""
     import os
     import platform
 
@@ -85,7 +86,8 @@ def cpu_description() -> str:
     except OSError:
         return platform.processor() or platform.machine()
     name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
-    return f"{name}, {os.cpu_count()} logical cores, VNNI {'yes' if 'vnni' in info else 'no'}"
+    yes = {True: "yes", False: "no"}
+    return f"{name}, {os.cpu_count()} logical cores, VNNI {yes['vnni' in info]}, AMX {yes['amx_int8' in info]}"
 
 
 def latency_part(a) -> list[str]:
