@@ -3,6 +3,7 @@ family, against YOLO11n / YOLO26n at equal budgets over several seeds, with AP p
 
     python benchmarks/small_targets.py [--data rail-tracks] [--epochs 60] [--imgsz 320] [--batch 16]
                                        [--seeds 0 1 2] [--rows LABEL ...] [--out docs/small_targets_<data>.md]
+    python benchmarks/small_targets.py --sizes [--data rail-tracks]  # -> docs/small_targets_<data>_sizes.md
 
 Rows per family (HSD student, HSD teacher, GJADet): '16 bins, uniform' (dfl_prior=0: Ultralytics' start, today's
 rows), '16 bins, prior' (the YAML default, dfl_prior 2.0 cells: ext/nn/box_prior.py) and 'reg_max 1' (the same
@@ -62,6 +63,52 @@ def run_name(label: str, seed: int) -> str:
     return "_".join(part.replace(" ", "") for part in label.split(",")) + f"-s{seed}"
 
 
+def concentric_iou(w, h, side):
+    """IoU of a w x h box with a side x side square of the same centre (arrays broadcast), in any one unit."""
+    inter = np.minimum(w, side) * np.minimum(h, side)
+    return inter / (w * h + side**2 - inter)
+
+
+def sizes_report(a, argv) -> list[str]:
+    """Per class of the training split, at the training size: median box in px, median largest side distance in
+    cells of each level, and the IoU with which an anchor at the box centre starts (concentric square of side
+    2 d cells): d = 7.5 (Ultralytics' uniform 16-bin start) and d = 2.0 (`dfl_prior` 2, a reg_max 1 head)."""
+    from PIL import Image
+    from ultralytics.utils import YAML as Y
+
+    from ext.data import resolve_data
+
+    d = Y.load(resolve_data(a.data))
+    root, boxes = Path(d["path"]), {}
+    for img in sorted((root / d["train"]).glob("*")):
+        label = root / "labels" / Path(d["train"]).name / f"{img.stem}.txt"
+        if not label.is_file():
+            continue
+        w, h = Image.open(img).size
+        k = a.imgsz / max(w, h)  # letterbox scale
+        for row in label.read_text().split("\n"):
+            if row.strip():
+                c, _, _, bw, bh = map(float, row.split()[:5])
+                boxes.setdefault(int(c), []).append((bw * w * k, bh * h * k))
+    strides = (8, 16, 32)
+    lines = [f"# Object sizes against the box start, {a.data} ({datetime.date.today()})", "",
+             f"Command: `{command_line('small_targets.py', argv)}`", "",
+             f"Training split at {a.imgsz} px (letterbox). Distance: half the longer side, in cells of P3 / P4 / P5 "
+             "(median). IoU at start: median IoU of the box with the square an anchor at its centre starts with, "
+             "side 2 x 7.5 cells (Ultralytics' uniform 16-bin start) or 2 x 2.0 cells (`dfl_prior` 2.0, where a "
+             "reg_max 1 head starts), at P3 / P4 / P5.", "",
+             "| class | boxes | median w x h px | distance, cells | IoU at start, uniform | IoU at start, prior |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for c in sorted(boxes):
+        wh = np.array(boxes[c])
+        far = " / ".join(f"{np.median(wh.max(1) / 2 / st):.2f}" for st in strides)
+        iou = {cells: " / ".join(f"{np.median(concentric_iou(wh[:, 0], wh[:, 1], 2 * cells * st)):.2f}"
+                                 for st in strides) for cells in (7.5, 2.0)}
+        lines.append(f"| {d['names'][c]} | {len(wh)} | {np.median(wh[:, 0]):.0f} x {np.median(wh[:, 1]):.0f} | "
+                     f"{far} | {iou[7.5]} | {iou[2.0]} |")
+    return lines
+
+
 def evaluate(best: str, args: dict) -> dict:
     """mAP50-95, per-class mAP50-95 by class name and CDR@0.5 of a checkpoint on the validation split."""
     m = ext.HSD(best).val(data=args["data"], imgsz=args["imgsz"], batch=args["batch"], device=args["device"],
@@ -79,7 +126,11 @@ def main(argv=None) -> None:
     ap.add_argument("--report-only", action="store_true", help="train nothing: table of the finished runs only")
     ap.add_argument("--record", default=None, help="metrics of finished runs (default "
                     "benchmarks/results/small_targets_<data>.json, committed)")
+    ap.add_argument("--sizes", action="store_true", help="train nothing: object sizes against the box start")
     a = ap.parse_args(argv)
+    if a.sizes:
+        write_report(a.out or f"docs/small_targets_{Path(a.data).stem}_sizes.md", sizes_report(a, argv))
+        return
     a.out = a.out or f"docs/small_targets_{Path(a.data).stem}.md"
     known = {label: row for label, *row in ROWS + OPT_IN}
     unknown = set(a.rows or ()) - set(known)
