@@ -41,3 +41,17 @@ def test_unknown_row_is_refused(capsys):
     with pytest.raises(SystemExit):
         small_targets.main(["--rows", "HSD studnet, 16 bins, prior"])
     assert "unknown rows" in capsys.readouterr().err
+
+
+def test_concentric_iou_against_ultralytics_box_iou():
+    """The start IoU of --sizes: a w x h box and a square of the same centre, as Ultralytics' box_iou gives it."""
+    import numpy as np
+    import torch
+    from ultralytics.utils.metrics import box_iou
+
+    wh = np.array([[11.0, 25.0], [248.0, 40.0], [30.0, 30.0]])
+    for side in (8.0, 32.0, 480.0):
+        box = torch.tensor(np.c_[-wh / 2, wh / 2], dtype=torch.float64)
+        square = torch.tensor([[-side / 2, -side / 2, side / 2, side / 2]], dtype=torch.float64)
+        expected = box_iou(box, square)[:, 0].numpy()
+        assert np.allclose(small_targets.concentric_iou(wh[:, 0], wh[:, 1], side), expected, atol=1e-6)
