@@ -37,7 +37,7 @@ from ext.models import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import measure  # noqa: E402
-from runs import command_line, write_report  # noqa: E402
+from runs import command_line, cpu_description, write_report  # noqa: E402
 
 MODELS = ["yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
 CHECKPOINTS = {  # data -> (label, run folder under runs/bench-small/<data>)
@@ -73,21 +73,6 @@ def exports(model_or_cfg, imgsz: int, data: str, out: Path, batch: int = 1, spli
             suffix = ".onnx" if fmt == "onnx" else "_openvino_model"  # how Ultralytics' backend tells the format
             files[kind] = str(shutil.move(f, out / f"{stem}-{tag}-b{batch}-{imgsz}{suffix}"))
     return files
-
-
-def cpu_description() -> str:
-    """'<model name>, <n> cores, VNNI yes|no, AMX yes|no' from /proc/cpuinfo (INT8 speed depends on both: VNNI's
-    int8 dot products, AMX's int8 tile matrix units), or the platform."""
-    import os
-    import platform
-
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
-    yes = {True: "yes", False: "no"}
-    return f"{name}, {os.cpu_count()} logical cores, VNNI {yes['vnni' in info]}, AMX {yes['amx_int8' in info]}"
 
 
 def latency_part(a) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import shlex
 import sys
 from pathlib import Path
@@ -75,6 +77,18 @@ class Record:
         self.runs[self._key(name, key)] = metrics
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(dict(sorted(self.runs.items())), indent=1) + "\n")
+
+
+def cpu_description() -> str:
+    """'<model name>, <n> cores, VNNI yes|no, AMX yes|no' from /proc/cpuinfo (INT8 speed depends on both: VNNI's
+    int8 dot products, AMX's int8 tile matrix units), or the platform."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "?")
+    yes = {True: "yes", False: "no"}
+    return f"{name}, {os.cpu_count()} logical cores, VNNI {yes['vnni' in info]}, AMX {yes['amx_int8' in info]}"
 
 
 def command_line(script: str, argv: list[str] | None) -> str:

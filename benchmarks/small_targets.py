@@ -27,7 +27,8 @@ import ext
 from ext.nn.tasks import load_model_yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runs import Record, command_line, finished, train_or_reuse, training_parser, write_report  # noqa: E402
+from runs import (Record, command_line, cpu_description, finished, train_or_reuse, training_parser,  # noqa: E402
+                  write_report)
 
 FAMILIES = [("HSD student", "hsd-n.yaml"), ("HSD teacher", "hsd-teacher-n.yaml"), ("GJADet", "gjadet-n.yaml")]
 UNIFORM, PRIOR, DIRECT = {"dfl_prior": 0.0}, {}, {}  # training keys of the three variants
@@ -38,6 +39,7 @@ ROWS = [  # label, model YAML, YAML overrides, training arguments; default rows
     *((f"{name}, {variant}", cfg, yaml, args) for name, cfg in FAMILIES for variant, yaml, args in
       [("16 bins, uniform", {}, UNIFORM), ("16 bins, prior", {}, PRIOR), ("reg_max 1", {"reg_max": 1}, DIRECT)]),
 ]
+UNRECORDED = "not recorded (runs before the record kept the CPU)"
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
     *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, {}) for name, cfg in FAMILIES
@@ -115,7 +117,7 @@ def evaluate(best: str, args: dict) -> dict:
                           plots=False, verbose=False, project=args["project"], name="val", exist_ok=True)
     per_class = {m.names[c]: float(ap) for c, ap in zip(m.ap_class_index, m.box.all_ap.mean(1))}
     return {"map": float(m.box.map), "cdr": float(m.extra.get("CDR@0.5", float("nan"))), "per_class": per_class,
-            "names": [m.names[i] for i in sorted(m.names)]}
+            "names": [m.names[i] for i in sorted(m.names)], "machine": cpu_description()}
 
 
 def main(argv=None) -> None:
@@ -171,8 +173,11 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
              "score 0.5. "
              "'uniform': Ultralytics' box start (dfl_prior=0); 'prior': dfl_prior 2.0 cells (ext/nn/box_prior.py); "
              "'reg_max 1': direct regression.", "",
-             f"| model | mAP50-95 | {' | '.join(f'AP {n}' for n in names)} | CDR@0.5 | per seed mAP50-95 | runs |",
-             f"| --- | --- | {' | '.join('---' for _ in names)} | --- | --- | --- |"]
+             f"| model | mAP50-95 | {' | '.join(f'AP {n}' for n in names)} | CDR@0.5 | per seed mAP50-95 | runs | "
+             "machine |",
+             f"| --- | --- | {' | '.join('---' for _ in names)} | --- | --- | --- | --- |"]
+    machines = sorted({r.get("machine", UNRECORDED) for rs in done.values() for r in rs})
+    tag = {m: f"M{k + 1}" for k, m in enumerate(machines)}
     for label in labels:
         rs = results[label]
         if not rs:
@@ -182,7 +187,10 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
         cdr = np.array([r["cdr"] for r in rs])
         lines.append(f"| {label} | {m.mean():.3f} ± {m.std():.3f} | "
                      f"{' | '.join(f'{c.mean():.3f} ({c.min():.3f})' for c in cls)} | {cdr.mean():.2f} | "
-                     f"{', '.join(f'{x:.3f}' for x in m)} | {len(rs)} |")
+                     f"{', '.join(f'{x:.3f}' for x in m)} | {len(rs)} | "
+                     f"{', '.join(tag[r.get('machine', UNRECORDED)] for r in rs)} |")
+    lines += ["", "Machines (seeds of one model do not reproduce across CPUs; compare rows on one machine): "
+              + "; ".join(f"{tag[m]}: {m}" for m in machines) + "."]
     write_report(a.out, lines)
 
 
