@@ -29,7 +29,7 @@ import ext
 from ext.models import family_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, write_report  # noqa: E402
+from runs import command_line, cpu_description, write_report  # noqa: E402
 
 DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
 
@@ -161,7 +161,7 @@ def main(argv=None) -> str:
     lines = [
         f"# ONNX Runtime CPU latency ({datetime.date.today()})",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}"
+        f"Machine: {cpu_description()}, {platform.system()}, Python {platform.python_version()}"
         f", ext {ext.__version__}. Batch 1, median of {a.runs} interleaved runs after 10 warm-up runs; `x11n` is the"
         " ratio to YOLO11n in the same run" + (f"; medians over {a.repeats} repeats of the whole measurement, with the"
         " range of the ratio" if a.repeats > 1 else "") + "." + gpu,
