@@ -100,6 +100,12 @@ def latency_part(a) -> list[str]:
         lines.append(f"| {k} | {np.median(ms):.1f} | {np.median(ratio):.2f} | {ratio.min():.2f}-{ratio.max():.2f} |")
     lines += ["", "HSD student at batch 8 (line-scan bursts): "
               + ", ".join(f"{k} {v:.1f} images/s" for k, v in burst.items()) + "."]
+    if a.openvino:  # 'fp32' is the model's precision: OpenVINO's CPU plugin computes in bf16 where the CPU has it
+        import openvino as ov
+
+        precision = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+        lines += ["", f"OpenVINO's CPU inference precision for the 'openvino fp32' rows on this CPU: {precision} "
+                  "(its default `INFERENCE_PRECISION_HINT`: bf16 where the CPU computes bf16 natively, e.g. AMX)."]
     return lines
 
 

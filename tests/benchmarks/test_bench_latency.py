@@ -71,3 +71,22 @@ def test_openvino_and_onnx_runners_give_the_same_outputs(tmp_path, monkeypatch):
     a, b = runner(onnx_file)(x)[0], runner(ov_dir)(x)[0]
     assert a.shape == b.shape == (1, 4 + 6, 84)
     np.testing.assert_allclose(a, b, atol=1e-2)
+
+
+def test_onnx_runner_sessions_do_not_busy_wait(tmp_path, monkeypatch):
+    """Interleaved rounds are fair only if a session's threads stop spinning after its run: the runner's ONNX
+    Runtime session is made with that option off (and still gives the model's output)."""
+    import numpy as np
+    import onnxruntime as ort
+    from latency import SPIN, runner
+
+    import ext
+
+    made, original = [], ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda f, so=None, **k: made.append(so) or original(f, so, **k))
+    monkeypatch.chdir(tmp_path)
+    f = ext.HSD("hsd-n.yaml").export(format="onnx", imgsz=64)
+    made.clear()  # the export's own checks open sessions too
+    out = runner(f)(np.zeros((1, 3, 64, 64), np.float32))
+    assert out[0].shape == (1, 4 + 6, 84)
+    assert len(made) == 1 and made[0].get_session_config_entry(SPIN) == "0"
