@@ -107,6 +107,9 @@ def _ultralytics_row(d: dict, scale: Scale, row: list, i: int, chs: list, ch: in
         (block, c2): the built layer (``.i``, ``.f`` of this model) and the width Ultralytics gives its output.
     """
     f, n, name, args = row
+    if not (name.startswith(("nn.", "torchvision.ops.")) or hasattr(ut, name)):
+        raise KeyError(f"unknown module '{name}' in model YAML row {i}: not in torch.nn, torchvision.ops, "
+                       "ext.nn.modules or ultralytics.nn")
     head = isinstance(getattr(ut, name, None), type) and issubclass(getattr(ut, name), um.Detect)
     marker = [MARKER] if head and modern else []
     if i == 0:  # reads the image

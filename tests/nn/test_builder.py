@@ -87,6 +87,15 @@ def test_our_yamls_use_our_builder(monkeypatch):
     assert all(r[2] == "Index" and r[3][1] == 0 for b in built for r in b)  # the rest: source placeholders
 
 
+def test_unknown_module_names_the_row():
+    """A misspelt module in a YAML of ours: one KeyError naming the module and the row, before Ultralytics'
+    `globals()` lookup would fail with the bare name."""
+    d = load_model_yaml("hsd-n.yaml")
+    d["backbone"][1][2] = "Cnov"
+    with pytest.raises(KeyError, match="unknown module 'Cnov' in model YAML row 1"):
+        ExtDetectionModel(d, verbose=False)
+
+
 def _yamls_covering_every_ultralytics_module() -> list[str]:
     """Few of the model YAMLs Ultralytics ships (every task; none that downloads weights) that together name every
     module any of them names: the smallest file first, then whichever adds a module not yet named."""
