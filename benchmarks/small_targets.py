@@ -79,19 +79,15 @@ def sizes_report(a, argv) -> list[str]:
     from ultralytics.utils import YAML as Y
 
     from ext.data import resolve_data
+    from ext.data.tile import read_boxes
 
     d = Y.load(resolve_data(a.data))
     root, boxes = Path(d["path"]), {}
     for img in sorted((root / d["train"]).glob("*")):
-        label = root / "labels" / Path(d["train"]).name / f"{img.stem}.txt"
-        if not label.is_file():
-            continue
         w, h = Image.open(img).size
         k = a.imgsz / max(w, h)  # letterbox scale
-        for row in label.read_text().split("\n"):
-            if row.strip():
-                c, _, _, bw, bh = map(float, row.split()[:5])
-                boxes.setdefault(int(c), []).append((bw * w * k, bh * h * k))
+        for c, x1, y1, x2, y2 in read_boxes(root / "labels" / Path(d["train"]).name / f"{img.stem}.txt", w, h):
+            boxes.setdefault(int(c), []).append(((x2 - x1) * k, (y2 - y1) * k))
     strides = (8, 16, 32)
     lines = [f"# Object sizes against the box start, {a.data} ({datetime.date.today()})", "",
              f"Command: `{command_line('small_targets.py', argv)}`", "",
