@@ -70,18 +70,17 @@ def export(cfg: str, imgsz: int, out: Path) -> tuple[str, dict]:
 SPIN = "session.intra_op.allow_spinning"  # ONNX Runtime's session key for its threads' busy-wait
 
 
-def runner(path: str | Path):
+def runner(path: str | Path, spin: bool = False):
     """A callable running one input array through `path`: ONNX Runtime CPU for .onnx (threads as ORT chooses, but
-    without busy-waiting between runs, so that interleaved models do not slow each other: measured on 2 cores,
-    YOLO11n at 640 px took 38 ms alone and 64 ms interleaved with the student with ORT's default spinning, 43.5 and
-    44.1 ms without it), OpenVINO CPU (latency hint, as Ultralytics' backend at batch 1) for an OpenVINO folder or
-    .xml."""
+    without busy-waiting between runs unless `spin`, so that interleaved models do not slow each other:
+    `--spin-check`, docs/latency_spinning.md), OpenVINO CPU (latency hint, as Ultralytics' backend at batch 1) for
+    an OpenVINO folder or .xml."""
     p = Path(path)
     if p.suffix == ".onnx":
         import onnxruntime as ort
 
-        so = ort.SessionOptions()  # no busy-waiting after a run: in interleaved rounds (`measure`) one session's
-        so.add_session_config_entry(SPIN, "0")  # spinning threads slowed the next (YOLO11n 38 -> 64 ms at 640)
+        so = ort.SessionOptions()  # ORT's default busy-wait after a run slows the next session of a round
+        so.add_session_config_entry(SPIN, "1" if spin else "0")
         s = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
         name = s.get_inputs()[0].name
         return lambda x: s.run(None, {name: x})
@@ -92,9 +91,10 @@ def runner(path: str | Path):
     return lambda x: request.infer({0: x})
 
 
-def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10, batch: int = 1) -> dict[str, float]:
+def measure(files: dict[str, str], imgsz: int, runs: int, warmup: int = 10, batch: int = 1,
+            spin: bool = False) -> dict[str, float]:
     """Median latency (ms) per model at `batch`, rounds interleaved across models (`runner`: ONNX or OpenVINO)."""
-    runners = {k: runner(f) for k, f in files.items()}
+    runners = {k: runner(f, spin) for k, f in files.items()}
     x = np.random.default_rng(0).random((batch, 3, imgsz, imgsz), dtype=np.float32)
     for _ in range(warmup):
         for run in runners.values():
@@ -131,6 +131,25 @@ def gpu_latency(cfgs: list[str], imgsz: int, runs: int, warmup: int = 20, device
     return {c: float(np.median(v)) for c, v in times.items()}
 
 
+def spin_check(a) -> list[str]:
+    """YOLO11n alone and interleaved with the HSD student, with and without ONNX Runtime's busy-waiting: why the
+    runner turns it off (interleaved rounds are fair only if one model's waiting threads do not slow the next)."""
+    lines = [f"# ONNX Runtime busy-waiting and interleaved rounds ({datetime.date.today()})", "",
+             f"Machine: {cpu_description()}. Command: `{command_line('latency.py', a.argv)}`", "",
+             f"Batch 1, median of {a.runs} runs after 10 warm-up runs, ms.", "",
+             "| imgsz | ORT busy-wait | yolo11n alone | yolo11n interleaved | hsd-n interleaved | hsd-n / yolo11n |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for sz in a.imgsz:
+            files = {m: export(m, sz, Path(tmp))[0] for m in ("yolo11n.yaml", "hsd-n.yaml")}
+            for spin in (True, False):
+                alone = measure({"yolo11n.yaml": files["yolo11n.yaml"]}, sz, a.runs, spin=spin)["yolo11n.yaml"]
+                both = measure(files, sz, a.runs, spin=spin)
+                y, h = both["yolo11n.yaml"], both["hsd-n.yaml"]
+                lines.append(f"| {sz} | {'on' if spin else 'off'} | {alone:.1f} | {y:.1f} | {h:.1f} | {h / y:.2f} |")
+    return lines
+
+
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=DEFAULT)
@@ -138,8 +157,14 @@ def main(argv=None) -> str:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=1, help="repeat the measurement; report medians and ranges")
     ap.add_argument("--swap-dfl", action="store_true", help="also time each model with the other DFL read-out")
-    ap.add_argument("--out", default="docs/latency.md")
+    ap.add_argument("--out", default=None, help="default docs/latency.md (docs/latency_spinning.md with --spin-check)")
+    ap.add_argument("--spin-check", action="store_true", help="only: YOLO11n alone / interleaved, ORT busy-wait on/off")
     a = ap.parse_args(argv)
+    if a.spin_check:
+        a.argv = argv
+        write_report(a.out or "docs/latency_spinning.md", spin_check(a))
+        return
+    a.out = a.out or "docs/latency.md"
     if a.swap_dfl:  # models without a DFL read-out (reg_max 1, e.g. YOLO26) get no second row
         a.models = [m for c in a.models for m in (c, c + SWAPPED) if m == c or swap_dfl(family_of(c)(c).model)]
     import torch
