@@ -7,7 +7,9 @@ family, against YOLO11n / YOLO26n at equal budgets over several seeds, with AP p
 
 Rows per family (HSD student, HSD teacher, GJADet): '16 bins, uniform' (dfl_prior=0: Ultralytics' start, today's
 rows), '16 bins, prior' (the YAML default, dfl_prior 2.0 cells: ext/nn/box_prior.py) and 'reg_max 1' (the same
-YAML with direct regression). End-to-end rows (`end2end: True`) are opt-in through --rows. Every run trains from
+YAML with direct regression). End-to-end rows (`end2end: True`) and distilled students are opt-in through --rows:
+'HSD student, 16 bins, prior, dis' / ', LD' / ', dis + LD' learn from the 'HSD teacher, 16 bins, prior' run of the
+same seed (Ultralytics' feature distillation `dis` 6.0; HSD's LD, weight 0.25, temperature 15). Every run trains from
 scratch with the family's trainer and defaults, the same epochs, image size, batch and seed, and is reused when
 finished (restartable); each best.pt is validated with the HSD validator (mAP50-95, per-class mAP50-95, image-level
 CDR at score 0.5) and its metrics recorded in benchmarks/results/small_targets_<data>.json (committed: a new
@@ -39,11 +41,15 @@ ROWS = [  # label, model YAML, YAML overrides, training arguments; default rows
     *((f"{name}, {variant}", cfg, yaml, args) for name, cfg in FAMILIES for variant, yaml, args in
       [("16 bins, uniform", {}, UNIFORM), ("16 bins, prior", {}, PRIOR), ("reg_max 1", {"reg_max": 1}, DIRECT)]),
 ]
+TEACHER = "HSD teacher, 16 bins, prior"  # distils the student rows that name it, seed by seed
 UNRECORDED = "not recorded (runs before the record kept the CPU)"
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
     *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, {}) for name, cfg in FAMILIES
       for variant, yaml in [("16 bins, prior", {}), ("reg_max 1", {"reg_max": 1})]),
+    *((f"HSD student, 16 bins, prior, {kd}", "hsd-n.yaml", {}, {"teacher": TEACHER, **args}) for kd, args in
+      [("dis", {"dis": 6.0, "ld_weight": 0.0}), ("LD", {"dis": 0.0, "ld_weight": 0.25, "ld_T": 15.0}),
+       ("dis + LD", {"dis": 6.0, "ld_weight": 0.25, "ld_T": 15.0})]),
 ]
 
 
@@ -149,6 +155,11 @@ def main(argv=None) -> None:
             if metrics is None:
                 if a.report_only and not finished(base["project"], name, a.epochs):
                     continue
+                if "teacher" in args:  # distilled rows: the teacher row's run of this seed, trained if missing
+                    t_cfg, t_yaml, t_args = known[args["teacher"]]
+                    t_name = run_name(args["teacher"], seed) + ("" if a.nbs == 64 else f"-nbs{a.nbs}")
+                    t_best = train_or_reuse(model_file(t_cfg, t_yaml, project / "cfg"), {**base, **t_args}, t_name)
+                    args = {**{k: v for k, v in args.items() if k != "teacher"}, "distill_model": t_best}
                 best = train_or_reuse(model_file(cfg, yaml, project / "cfg"), {**base, **args}, name)
                 metrics = evaluate(best, base)
                 record.put(name, key, metrics)

@@ -37,6 +37,25 @@ def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
     assert "HSDstudent_16bins_uniform-s3|batch=16,epochs=60,imgsz=320" in record.read_text()
 
 
+def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(small_targets, "train_or_reuse",
+                        lambda cfg, args, name: calls.append((cfg, args, name)) or f"/runs/{name}/weights/best.pt")
+    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
+        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1}, "names": ["Clips"]})
+    small_targets.main(["--rows", "HSD student, 16 bins, prior, dis + LD", "--seeds", "1", "2",
+                        "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
+                        "--record", str(tmp_path / "r.json")])
+    teachers = [c for c in calls if c[0] == "hsd-teacher-n.yaml"]
+    students = [c for c in calls if c[0] == "hsd-n.yaml"]
+    assert [name for *_, name in teachers] == ["HSDteacher_16bins_prior-s1", "HSDteacher_16bins_prior-s2"]
+    for seed, (_, args, name) in zip((1, 2), students):
+        assert name == f"HSDstudent_16bins_prior_dis+LD-s{seed}" and args["seed"] == seed
+        assert args["distill_model"] == f"/runs/HSDteacher_16bins_prior-s{seed}/weights/best.pt"
+        assert (args["dis"], args["ld_weight"], args["ld_T"]) == (6.0, 0.25, 15.0) and "teacher" not in args
+    assert all("distill_model" not in args for _, args, _ in teachers)
+
+
 def test_unknown_row_is_refused(capsys):
     with pytest.raises(SystemExit):
         small_targets.main(["--rows", "HSD studnet, 16 bins, prior"])
