@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +54,30 @@ OPT_IN = [  # --rows only
 ]
 
 
+def _head_swaps() -> list:
+    """Where the student loses to its teacher: each half of the student (HKN neck, HKH head) with the other half
+    of the teacher (PAFPN neck, Detect head), the same backbone, 16 bins with the prior."""
+    return [("HSD student, HKN + Detect", "hsd-n.yaml", swapped_head("hsd.yaml", "Detect", ["nc"]), {}),
+            ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", swapped_head("hsd-teacher.yaml", "HKH",
+                                                                            ["nc", 3, 256]), {})]
+
+
+def swapped_head(cfg: str, module: str, args: list) -> dict:
+    """`{"head": ...}`: the head rows of `cfg` with its last row (the detection head) replaced by `module` with
+    `args`, from the same sources: e.g. the student's HKN with Ultralytics' Detect head instead of HKH."""
+    head = [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]]
+    head[-1] = [head[-1][0], 1, module, args]
+    return {"head": head}
+
+
 def model_file(cfg: str, overrides: dict, folder: Path) -> str:
     """`cfg` itself without overrides; else a YAML with them written under `folder` (scale kept), its path."""
     if not overrides:
         return cfg
     d = {k: v for k, v in load_model_yaml(cfg).items() if k != "yaml_file"}
     d.update(overrides)
-    tag = "-".join(f"{k}{v}" for k, v in overrides.items()).replace("_", "").replace(" ", "")
+    tag = "-".join(f"{k}{v}" if not isinstance(v, (list, dict)) else f"{k}{zlib.crc32(repr(v).encode()):08x}"
+                   for k, v in overrides.items()).replace("_", "").replace(" ", "")
     path = folder / f"{Path(cfg).stem}-{tag}.yaml"
     folder.mkdir(parents=True, exist_ok=True)
     YAML.save(path, d)
@@ -136,7 +154,7 @@ def main(argv=None) -> None:
         write_report(a.out or f"docs/small_targets_{Path(a.data).stem}_sizes.md", sizes_report(a, argv))
         return
     a.out = a.out or f"docs/small_targets_{Path(a.data).stem}.md"
-    known = {label: row for label, *row in ROWS + OPT_IN}
+    known = {label: row for label, *row in ROWS + OPT_IN + _head_swaps()}
     unknown = set(a.rows or ()) - set(known)
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; valid: {list(known)}")

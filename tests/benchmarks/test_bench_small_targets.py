@@ -1,8 +1,12 @@
 """The small-targets benchmark's rows: what each trains (model file, training keys, run name) and its table (the
 training itself is benchmarked, not tested)."""
 
+from pathlib import Path
+
 import pytest
 from ultralytics.utils import YAML
+
+import ext
 
 import small_targets
 
@@ -54,6 +58,17 @@ def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(monkeypatch, tm
         assert args["distill_model"] == f"/runs/HSDteacher_16bins_prior-s{seed}/weights/best.pt"
         assert (args["dis"], args["ld_weight"], args["ld_T"]) == (6.0, 0.25, 15.0) and "teacher" not in args
     assert all("distill_model" not in args for _, args, _ in teachers)
+
+
+def test_head_swap_rows_keep_the_sources_and_swap_only_the_head(tmp_path):
+    rows = {label: (cfg, yaml) for label, cfg, yaml, _ in small_targets._head_swaps()}
+    for label, (own, module) in {"HSD student, HKN + Detect": ("hsd.yaml", "Detect"),
+                                 "HSD student, PAFPN + HKH": ("hsd-teacher.yaml", "HKH")}.items():
+        cfg, yaml = rows[label]
+        d = YAML.load(small_targets.model_file(cfg, yaml, tmp_path))
+        original = YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / own)["head"]
+        assert d["head"][:-1] == original[:-1] and d["head"][-1][0] == original[-1][0]  # same rows and sources
+        assert d["head"][-1][2] == module and d["scale"] == "n" and d["dfl_prior"] == 2.0
 
 
 def test_unknown_row_is_refused(capsys):
