@@ -56,17 +56,34 @@ OPT_IN = [  # --rows only
 
 def _head_swaps() -> list:
     """Where the student loses to its teacher: each half of the student (HKN neck, HKH head) with the other half
-    of the teacher (PAFPN neck, Detect head), the same backbone, 16 bins with the prior."""
+    of the teacher (PAFPN neck, Detect head), the same backbone, 16 bins with the prior; and the student with
+    identity shortcuts around its depthwise-separable blocks (HKN residual, HKH shortcut)."""
     return [("HSD student, HKN + Detect", "hsd-n.yaml", swapped_head("hsd.yaml", "Detect", ["nc"]), {}),
+            ("HSD student, shortcuts", "hsd-n.yaml", with_shortcuts("hsd.yaml"), {}),
             ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", swapped_head("hsd-teacher.yaml", "HKH",
                                                                             ["nc", 3, 256]), {})]
+
+
+def _head_rows(cfg: str) -> list[list]:
+    return [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]]
 
 
 def swapped_head(cfg: str, module: str, args: list) -> dict:
     """`{"head": ...}`: the head rows of `cfg` with its last row (the detection head) replaced by `module` with
     `args`, from the same sources: e.g. the student's HKN with Ultralytics' Detect head instead of HKH."""
-    head = [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]]
+    head = _head_rows(cfg)
     head[-1] = [head[-1][0], 1, module, args]
+    return {"head": head}
+
+
+def with_shortcuts(cfg: str) -> dict:
+    """`{"head": ...}`: the head rows of `cfg` with HKN's `residual` and HKH's `shortcut` switches on."""
+    head = _head_rows(cfg)
+    for row in head:
+        if row[2] == "HKN":
+            row[3] = [*row[3], *[True] * (4 - len(row[3])), True]  # [c2, ca, dw7, top_down, residual]
+        if row[2] == "HKH":
+            row[3] = [*row[3], *[None] * (3 - len(row[3])), True]  # [nc, n_convs, width, shortcut]
     return {"head": head}
 
 

@@ -11,7 +11,7 @@ from ultralytics.nn.modules.block import DFL
 from ultralytics.nn.modules.conv import Conv, DWConv
 from ultralytics.nn.modules.head import Detect
 
-__all__ = ("HKH", "LastAxisDFL", "ScaledConv2d")
+__all__ = ("HKH", "LastAxisDFL", "ScaledConv2d", "ShortcutTower")
 
 
 class LastAxisDFL(DFL):
@@ -73,6 +73,22 @@ def _tower(c1: int, c: int, n: int) -> list[nn.Module]:
     return layers
 
 
+class ShortcutTower(nn.Sequential):
+    """A tower of `_tower` blocks then its predictor, each block (DW 5x5, PW 1x1) added to its input where their
+    shapes match (x + pw(dw(x)), as MobileNetV2 / ConvNeXt stack depthwise-separable blocks); the predictor last.
+
+    Same layers and state-dict keys as the plain nn.Sequential tower, so either loads the other's weights.
+    Shapes: (B, c1, H, W) -> (B, c_out, H, W).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, c1, H, W) -> predictor output (B, c_out, H, W)."""
+        for dw, pw in zip(self[:-1:2], self[1:-1:2]):
+            y = pw(dw(x))
+            x = x + y if y.shape == x.shape else y
+        return self[-1](x)
+
+
 class HKH(Detect):
     """Heterogeneous knowledge head: separate classification and regression towers per level.
 
@@ -91,6 +107,8 @@ class HKH(Detect):
         reg_max (int): DFL bins per side (Ultralytics counts bins; GFL's reg_max=16 means 17 bins).
         end2end (bool): Also build the one-to-one branch (deep copies, as Detect does).
         ch (tuple[int, ...]): Input channels per level.
+        shortcut (bool): Add each tower block to its input where the shapes match (`ShortcutTower`); False is the
+            paper's plain stack.
         level_scale (bool): Learnable per-level scale on the regression logits (paper has one).
 
     Shapes:
@@ -100,7 +118,7 @@ class HKH(Detect):
     """
 
     def __init__(self, nc: int = 80, n_convs: int = 3, c_: int | None = None, reg_max: int = 16,
-                 end2end: bool = False, ch: tuple = (), *, level_scale: bool = True):
+                 end2end: bool = False, ch: tuple = (), shortcut: bool = False, *, level_scale: bool = True):
         """Build Detect, then replace its cv2/cv3 with the 5x5 depthwise-separable towers."""
         super().__init__(nc, reg_max, False, ch)
         if self.reg_max > 1:
@@ -108,12 +126,12 @@ class HKH(Detect):
         c_box = c_ or max(16, ch[0] // 4, self.reg_max * 4)
         c_cls = c_ or max(ch[0], min(self.nc, 100))
         box_out = ScaledConv2d if level_scale else nn.Conv2d
+        tower = ShortcutTower if shortcut and n_convs else nn.Sequential
         self.cv2 = nn.ModuleList(
-            nn.Sequential(*_tower(x, c_box, n_convs), box_out(c_box if n_convs else x, 4 * self.reg_max, 1))
-            for x in ch
+            tower(*_tower(x, c_box, n_convs), box_out(c_box if n_convs else x, 4 * self.reg_max, 1)) for x in ch
         )
         self.cv3 = nn.ModuleList(
-            nn.Sequential(*_tower(x, c_cls, n_convs), nn.Conv2d(c_cls if n_convs else x, self.nc, 1)) for x in ch
+            tower(*_tower(x, c_cls, n_convs), nn.Conv2d(c_cls if n_convs else x, self.nc, 1)) for x in ch
         )
         if end2end:
             self.one2one_cv2 = copy.deepcopy(self.cv2)
@@ -121,16 +139,18 @@ class HKH(Detect):
 
     @classmethod
     def yaml_args(cls, c_in, args: list, scale) -> tuple[list, int]:
-        """YAML args [nc, n_convs=3, width=None]; width is a full-width number scaled by scale.channels.
+        """YAML args [nc, n_convs=3, width=None, shortcut=False]; width is a full-width number scaled by
+        scale.channels.
 
-        Returns ([nc, n_convs, c_, scale.reg_max, bool(scale.end2end), list(c_in)], nc).
+        Returns ([nc, n_convs, c_, scale.reg_max, bool(scale.end2end), list(c_in), shortcut], nc).
         """
         nc = args[0]
         n_convs = args[1] if len(args) > 1 else 3
         width = args[2] if len(args) > 2 else None
+        shortcut = bool(args[3]) if len(args) > 3 else False
         c_ = scale.channels(width) if width else None
         c_in = list(c_in) if isinstance(c_in, (list, tuple)) else [c_in]
-        return [nc, n_convs, c_, scale.reg_max, bool(scale.end2end), c_in], nc
+        return [nc, n_convs, c_, scale.reg_max, bool(scale.end2end), c_in, shortcut], nc
 
     def fuse(self) -> None:
         """Fold the per-level regression scales into their convs, then drop the unused branch (Detect.fuse)."""

@@ -15,7 +15,7 @@ from ultralytics.utils.loss import v8DetectionLoss
 
 from ultralytics.nn.modules.block import DFL
 
-from ext.nn.modules.heads import HKH, LastAxisDFL, ScaledConv2d
+from ext.nn.modules.heads import HKH, LastAxisDFL, ScaledConv2d, ShortcutTower
 
 NC = 3
 CH = (16, 32, 64)
@@ -74,10 +74,31 @@ def test_yaml_args():
             return int(c * 0.5)
 
     args, c2 = HKH.yaml_args([64, 128, 256], [NC, 3, 256], S())
-    assert args == [NC, 3, 128, 16, False, [64, 128, 256]] and c2 == NC
+    assert args == [NC, 3, 128, 16, False, [64, 128, 256], False] and c2 == NC
     args, _ = HKH.yaml_args([64, 128, 256], [NC], S())
-    assert args == [NC, 3, None, 16, False, [64, 128, 256]]
+    assert args == [NC, 3, None, 16, False, [64, 128, 256], False]
     assert HKH(*args).nl == 3
+    args, _ = HKH.yaml_args([64, 128, 256], [NC, 3, None, True], S())
+    assert args[-1] is True and isinstance(HKH(*args).cv2[0], ShortcutTower)
+
+
+def test_shortcut_tower_adds_blocks_whose_shapes_match():
+    """Each DW 5x5 + PW 1x1 block is added to its input where shapes match (not the first block of a level whose
+    input is wider than the tower); same keys as the plain tower, and the plain sequence of layers otherwise."""
+    torch.manual_seed(0)
+    ch = (16, 32, 64)
+    plain, short = HKH(NC, 3, 16, 16, False, ch).eval(), HKH(NC, 3, 16, 16, False, ch, True).eval()
+    short.load_state_dict(plain.state_dict())
+    for level, c in enumerate(ch):
+        x = torch.randn(2, c, 8, 8)
+        for p_seq, s_seq in ((plain.cv2[level], short.cv2[level]), (plain.cv3[level], short.cv3[level])):
+            with torch.no_grad():
+                h = x
+                for k in range(3):  # by hand: block k = layers 2k, 2k + 1
+                    y = p_seq[2 * k + 1](p_seq[2 * k](h))
+                    h = y if (k == 0 and c != 16) else h + y
+                assert torch.allclose(s_seq(x), p_seq[-1](h), atol=1e-5)
+                assert not torch.allclose(s_seq(x), p_seq(x), atol=1e-3)
 
 
 def test_stride_bias_and_shapes(monkeypatch):
@@ -173,9 +194,10 @@ def test_fuse_keeps_outputs(monkeypatch, randomize_bn):
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # Detect's anchor cache check, harmless here
-def test_onnx_export(monkeypatch, tmp_path, onnx_roundtrip, randomize_bn):
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_onnx_export(monkeypatch, tmp_path, onnx_roundtrip, randomize_bn, shortcut):
     torch.manual_seed(0)  # decoded boxes are in pixels: keep the random weights (and so the magnitudes) fixed
-    model = build_model(monkeypatch)
+    model = build_model(monkeypatch, shortcut=shortcut)
     randomize_bn(model)
     model.eval()
     head = model.model[-1]

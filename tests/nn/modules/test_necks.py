@@ -92,11 +92,29 @@ def test_yaml_args():
     assert args == [[64, 128, 256], 64] and c2 == 64
     args, c2 = HKN.yaml_args((64, 128, 256), [256, False, True, False], S())
     assert args == [[64, 128, 256], 64, False, True, False]
+    args, _ = HKN.yaml_args([64, 128, 256], [256, True, True, True, True], S())
+    assert HKN(*args).residual
     assert HKN.returns_list
 
 
-def test_onnx(tmp_path, onnx_roundtrip, randomize_bn):
+def test_residual_adds_each_output_conv_to_its_input():
+    torch.manual_seed(4)
+    plain, residual = HKN(CH, 24).eval(), HKN(CH, 24, residual=True).eval()
+    residual.load_state_dict(plain.state_dict())  # same layers, same keys
+    x = features(seed=5)
+    with torch.no_grad():
+        inner = [att(lat(xi)) for xi, lat, att in zip(x, plain.lateral, plain.attention)]  # top-down by hand
+        for i in (1, 0):
+            inner[i] = inner[i] + nn.functional.interpolate(inner[i + 1], size=inner[i].shape[-2:])
+        for got, want, f in zip(residual(x), plain(x), inner):
+            assert torch.allclose(got, want + f, atol=1e-6)
+        del residual.residual  # a module pickled before the switch existed behaves as the paper's neck
+        assert all(torch.equal(a, b) for a, b in zip(residual(x), plain(x)))
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_onnx(tmp_path, onnx_roundtrip, randomize_bn, residual):
     torch.manual_seed(3)
-    model = ListInput(HKN(CH, 24))
+    model = ListInput(HKN(CH, 24, residual=residual))
     randomize_bn(model)
     assert onnx_roundtrip(model, tuple(features(batch=1, seed=4)), tmp_path / "hkn.onnx") < 1e-4
