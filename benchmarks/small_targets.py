@@ -44,13 +44,14 @@ ROWS = [  # label, model YAML, YAML overrides, training arguments; default rows
 ]
 TEACHER = "HSD teacher, 16 bins, prior"  # distils the student rows that name it, seed by seed
 UNRECORDED = "not recorded (runs before the record kept the CPU)"
+KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, "ld_weight": 0.25, "ld_T": 15.0},
+      "dis + LD": {"dis": 6.0, "ld_weight": 0.25, "ld_T": 15.0}}  # distilled rows: training keys
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
     *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, {}) for name, cfg in FAMILIES
       for variant, yaml in [("16 bins, prior", {}), ("reg_max 1", {"reg_max": 1})]),
     *((f"HSD student, 16 bins, prior, {kd}", "hsd-n.yaml", {}, {"teacher": TEACHER, **args}) for kd, args in
-      [("dis", {"dis": 6.0, "ld_weight": 0.0}), ("LD", {"dis": 0.0, "ld_weight": 0.25, "ld_T": 15.0}),
-       ("dis + LD", {"dis": 6.0, "ld_weight": 0.25, "ld_T": 15.0})]),
+      KD.items()),
 ]
 
 
@@ -58,8 +59,11 @@ def _head_swaps() -> list:
     """Where the student loses to its teacher: each half of the student (HKN neck, HKH head) with the other half
     of the teacher (PAFPN neck, Detect head), the same backbone, 16 bins with the prior; and the student with
     identity shortcuts around its depthwise-separable blocks (HKN residual, HKH shortcut)."""
+    shortcuts = with_shortcuts("hsd.yaml")
     return [("HSD student, HKN + Detect", "hsd-n.yaml", swapped_head("hsd.yaml", "Detect", ["nc"]), {}),
-            ("HSD student, shortcuts", "hsd-n.yaml", with_shortcuts("hsd.yaml"), {}),
+            ("HSD student, shortcuts", "hsd-n.yaml", shortcuts, {}),
+            *((f"HSD student, shortcuts, {kd}", "hsd-n.yaml", shortcuts, {"teacher": TEACHER, **args})
+              for kd, args in KD.items()),
             ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", swapped_head("hsd-teacher.yaml", "HKH",
                                                                             ["nc", 3, 256]), {})]
 
