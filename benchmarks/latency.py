@@ -31,7 +31,8 @@ from ext.models import family_of
 sys.path.insert(0, str(Path(__file__).parent))
 from runs import command_line, cpu_description, write_report  # noqa: E402
 
-DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
+DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-paper-n.yaml", "hsd-teacher-n.yaml",
+           "gjadet-n.yaml"]
 
 
 SWAPPED = " (swapped DFL)"  # row suffix of --swap-dfl

@@ -5,6 +5,8 @@ family, against YOLO11n / YOLO26n at equal budgets over several seeds, with AP p
                                        [--seeds 0 1 2] [--rows LABEL ...] [--out docs/small_targets_<data>.md]
     python benchmarks/small_targets.py --sizes [--data rail-tracks]  # -> docs/small_targets_<data>_sizes.md
 
+'HSD student' rows are the paper's student (hsd-paper-n.yaml, the plain depthwise-separable stack); 'HSD student,
+shortcuts' is the package's default student (hsd-n.yaml, the same layers with identity shortcuts).
 Rows per family (HSD student, HSD teacher, GJADet): '16 bins, uniform' (dfl_prior=0: Ultralytics' start, today's
 rows), '16 bins, prior' (the YAML default, dfl_prior 2.0 cells: ext/nn/box_prior.py) and 'reg_max 1' (the same
 YAML with direct regression). End-to-end rows (`end2end: True`) and distilled students are opt-in through --rows:
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runs import (Record, command_line, cpu_description, finished, train_or_reuse, training_parser,  # noqa: E402
                   write_report)
 
-FAMILIES = [("HSD student", "hsd-n.yaml"), ("HSD teacher", "hsd-teacher-n.yaml"), ("GJADet", "gjadet-n.yaml")]
+FAMILIES = [("HSD student", "hsd-paper-n.yaml"), ("HSD teacher", "hsd-teacher-n.yaml"), ("GJADet", "gjadet-n.yaml")]
 UNIFORM, PRIOR, DIRECT = {"dfl_prior": 0.0}, {}, {}  # training keys of the three variants
 ROWS = [  # label, model YAML, YAML overrides, training arguments; default rows
     ("YOLO11n", "yolo11n.yaml", {}, {}),
@@ -50,7 +52,7 @@ OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
     *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, {}) for name, cfg in FAMILIES
       for variant, yaml in [("16 bins, prior", {}), ("reg_max 1", {"reg_max": 1})]),
-    *((f"HSD student, 16 bins, prior, {kd}", "hsd-n.yaml", {}, {"teacher": TEACHER, **args}) for kd, args in
+    *((f"HSD student, 16 bins, prior, {kd}", "hsd-paper-n.yaml", {}, {"teacher": TEACHER, **args}) for kd, args in
       KD.items()),
 ]
 
@@ -59,35 +61,19 @@ def _head_swaps() -> list:
     """Where the student loses to its teacher: each half of the student (HKN neck, HKH head) with the other half
     of the teacher (PAFPN neck, Detect head), the same backbone, 16 bins with the prior; and the student with
     identity shortcuts around its depthwise-separable blocks (HKN residual, HKH shortcut)."""
-    shortcuts = with_shortcuts("hsd.yaml")
-    return [("HSD student, HKN + Detect", "hsd-n.yaml", swapped_head("hsd.yaml", "Detect", ["nc"]), {}),
-            ("HSD student, shortcuts", "hsd-n.yaml", shortcuts, {}),
-            *((f"HSD student, shortcuts, {kd}", "hsd-n.yaml", shortcuts, {"teacher": TEACHER, **args})
+    return [("HSD student, HKN + Detect", "hsd-paper-n.yaml", swapped_head("hsd-paper.yaml", "Detect", ["nc"]), {}),
+            ("HSD student, shortcuts", "hsd-n.yaml", {}, {}),
+            *((f"HSD student, shortcuts, {kd}", "hsd-n.yaml", {}, {"teacher": TEACHER, **args})
               for kd, args in KD.items()),
             ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", swapped_head("hsd-teacher.yaml", "HKH",
                                                                             ["nc", 3, 256]), {})]
 
 
-def _head_rows(cfg: str) -> list[list]:
-    return [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]]
-
-
 def swapped_head(cfg: str, module: str, args: list) -> dict:
     """`{"head": ...}`: the head rows of `cfg` with its last row (the detection head) replaced by `module` with
     `args`, from the same sources: e.g. the student's HKN with Ultralytics' Detect head instead of HKH."""
-    head = _head_rows(cfg)
+    head = [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]]
     head[-1] = [head[-1][0], 1, module, args]
-    return {"head": head}
-
-
-def with_shortcuts(cfg: str) -> dict:
-    """`{"head": ...}`: the head rows of `cfg` with HKN's `residual` and HKH's `shortcut` switches on."""
-    head = _head_rows(cfg)
-    for row in head:
-        if row[2] == "HKN":
-            row[3] = [*row[3], *[True] * (4 - len(row[3])), True]  # [c2, ca, dw7, top_down, residual]
-        if row[2] == "HKH":
-            row[3] = [*row[3], *[None] * (3 - len(row[3])), True]  # [nc, n_convs, width, shortcut]
     return {"head": head}
 
 

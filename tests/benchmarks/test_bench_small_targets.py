@@ -24,8 +24,8 @@ def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
     small_targets.main(["--rows", *rows, "--seeds", "3", "--project", str(tmp_path / "p"), "--out", str(out),
                         "--record", str(record)])
     (u_cfg, u_args, u_name), (p_cfg, p_args, p_name), (e_cfg, _, e_name), (y_cfg, y_args, _) = calls
-    assert (u_cfg, u_args["dfl_prior"], u_name) == ("hsd-n.yaml", 0.0, "HSDstudent_16bins_uniform-s3")
-    assert p_cfg == "hsd-n.yaml" and "dfl_prior" not in p_args and p_args["seed"] == 3  # the YAML's own 2.0
+    assert (u_cfg, u_args["dfl_prior"], u_name) == ("hsd-paper-n.yaml", 0.0, "HSDstudent_16bins_uniform-s3")
+    assert p_cfg == "hsd-paper-n.yaml" and "dfl_prior" not in p_args and p_args["seed"] == 3  # the YAML's own 2.0
     d = YAML.load(e_cfg)  # a YAML written with the overrides, scale kept
     assert (d["reg_max"], d["end2end"], d["scale"], d["family"]) == (1, True, "n", "gjadet")
     assert e_name == "GJADet_reg_max1_end2end-s3"
@@ -51,7 +51,7 @@ def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(monkeypatch, tm
                         "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
                         "--record", str(tmp_path / "r.json")])
     teachers = [c for c in calls if c[0] == "hsd-teacher-n.yaml"]
-    students = [c for c in calls if c[0] == "hsd-n.yaml"]
+    students = [c for c in calls if c[0] == "hsd-paper-n.yaml"]
     assert [name for *_, name in teachers] == ["HSDteacher_16bins_prior-s1", "HSDteacher_16bins_prior-s2"]
     for seed, (_, args, name) in zip((1, 2), students):
         assert name == f"HSDstudent_16bins_prior_dis+LD-s{seed}" and args["seed"] == seed
@@ -62,7 +62,8 @@ def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(monkeypatch, tm
 
 def test_head_swap_rows_keep_the_sources_and_swap_only_the_head(tmp_path):
     rows = {label: (cfg, yaml) for label, cfg, yaml, _ in small_targets._head_swaps()}
-    for label, (own, module) in {"HSD student, HKN + Detect": ("hsd.yaml", "Detect"),
+    assert rows["HSD student, shortcuts"] == ("hsd-n.yaml", {})  # the default student, as it is
+    for label, (own, module) in {"HSD student, HKN + Detect": ("hsd-paper.yaml", "Detect"),
                                  "HSD student, PAFPN + HKH": ("hsd-teacher.yaml", "HKH")}.items():
         cfg, yaml = rows[label]
         d = YAML.load(small_targets.model_file(cfg, yaml, tmp_path))

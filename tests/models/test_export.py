@@ -22,7 +22,8 @@ ort = pytest.importorskip("onnxruntime")
 # every YAML in cfg/models at its smallest scale, and the GJADet necks that are not files of their own
 CFGS = sorted(f"{p.stem}-n.yaml" for p in (cfg_dir() / "models").glob("*.yaml")) + ["gjadet-dyhead-n.yaml",
                                                                                      "gjadet-fpn-n.yaml"]
-FAMILIES = {"hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml", "gjadet-fpn-n.yaml"}
+FAMILIES = {"hsd-n.yaml", "hsd-paper-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml",
+            "gjadet-fpn-n.yaml"}
 
 
 def _max_diff(out: np.ndarray, ref: np.ndarray, size: int) -> float:

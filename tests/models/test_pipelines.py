@@ -34,3 +34,10 @@ def test_train_gjadet_pipeline(tmp_path, crash_tiny):
                 f"project={tmp_path}"])
     assert Path(out["weights"]).is_file()
     assert {"AP_rare", "AP_frequent", "AP_small", "mAP50-95"} <= set(out["rows"][0])
+
+
+def test_teacher_of_a_student_keeps_its_scale():
+    from ext.models.hsd.pipeline import teacher_yaml
+
+    assert [teacher_yaml(s) for s in ("hsd.yaml", "hsd-s.yaml", "hsd-paper-s.yaml", "cfg/hsd-paper.yaml", "my.yaml")] \
+        == ["hsd-teacher-n.yaml", "hsd-teacher-s.yaml", "hsd-teacher-s.yaml", "hsd-teacher-n.yaml", "hsd-teacher-n.yaml"]

@@ -168,6 +168,32 @@ def test_scales_grow_with_width():
     assert 3.0 < s / n < 4.5
 
 
+def test_default_student_is_the_paper_student_with_shortcuts():
+    """hsd.yaml and hsd-paper.yaml build the same layers (keys, shapes, seeded weights); only the default adds its
+    depthwise-separable blocks to their inputs (HKN residual, HKH ShortcutTower)."""
+    from ext.nn.modules import HKN
+    from ext.nn.modules.heads import ShortcutTower
+
+    torch.manual_seed(0)
+    default = ExtDetectionModel("hsd-n.yaml", nc=3, verbose=False)
+    torch.manual_seed(0)
+    paper = ExtDetectionModel("hsd-paper-n.yaml", nc=3, verbose=False)
+    a, b = default.state_dict(), paper.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    neck = lambda m: next(x for x in m.model if isinstance(x, HKN))  # noqa: E731
+    assert neck(default).residual and not neck(paper).residual
+    assert all(isinstance(t, ShortcutTower) for t in (*default.model[-1].cv2, *default.model[-1].cv3))
+    assert not any(isinstance(t, ShortcutTower) for t in (*paper.model[-1].cv2, *paper.model[-1].cv3))
+    x = torch.rand(1, 3, 64, 64)
+    default.eval(), paper.eval()
+    with torch.no_grad():
+        before = default(x)[0]
+        neck(default).residual = False  # the switches are the only difference: off, the outputs are the paper's
+        for t in (*default.model[-1].cv2, *default.model[-1].cv3):
+            t.__class__ = torch.nn.Sequential
+        assert not torch.equal(before, paper(x)[0]) and torch.equal(default(x)[0], paper(x)[0])
+
+
 def test_scale_from_name_and_unknown_model():
     assert load_model_yaml("gjadet-m.yaml")["scale"] == "m"
     assert load_model_yaml("hsd-teacher-s.yaml")["scale"] == "s"
