@@ -11,7 +11,8 @@ Rows per family (HSD student, HSD teacher, GJADet): '16 bins, uniform' (dfl_prio
 rows), '16 bins, prior' (the YAML default, dfl_prior 2.0 cells: ext/nn/box_prior.py) and 'reg_max 1' (the same
 YAML with direct regression). End-to-end rows (`end2end: True`) and distilled students are opt-in through --rows:
 'HSD student, 16 bins, prior, dis' / ', LD' / ', dis + LD' learn from the 'HSD teacher, 16 bins, prior' run of the
-same seed (Ultralytics' feature distillation `dis` 6.0; HSD's LD, weight 0.25, temperature 15). Every run trains from
+same seed (Ultralytics' feature distillation `dis` 6.0; HSD's LD, weight 0.25, temperature 15); 'GJADet, 16 bins,
+prior, gjr_beta 0' / ', BCE' change GJADet's classification loss (its default: GJR). Every run trains from
 scratch with the family's trainer and defaults, the same epochs, image size, batch and seed, and is reused when
 finished (restartable); each best.pt is validated with the HSD validator (mAP50-95, per-class mAP50-95, image-level
 CDR at score 0.5) and its metrics recorded in benchmarks/results/small_targets_<data>.json (committed: a new
@@ -54,6 +55,11 @@ OPT_IN = [  # --rows only
       for variant, yaml in [("16 bins, prior", {}), ("reg_max 1", {"reg_max": 1})]),
     *((f"HSD student, 16 bins, prior, {kd}", "hsd-paper-n.yaml", {}, {"teacher": TEACHER, **args}) for kd, args in
       KD.items()),
+    # GJADet's classification loss (its family default is GJR, quality-focal exponent gjr_beta 2): GJR's
+    # reweighting over plain BCE (gjr_beta 0, the best row on crash-synth, docs/gjadet_benchmark_crash-synth.md)
+    # and BCE, Ultralytics' loss
+    ("GJADet, 16 bins, prior, gjr_beta 0", "gjadet-n.yaml", {}, {"gjr_beta": 0.0}),
+    ("GJADet, 16 bins, prior, BCE", "gjadet-n.yaml", {}, {"cls_loss": "bce"}),
 ]
 
 
