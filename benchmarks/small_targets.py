@@ -11,7 +11,9 @@ Rows per family (HSD student, HSD teacher, GJADet): '16 bins, uniform' (dfl_prio
 rows), '16 bins, prior' (the YAML default, dfl_prior 2.0 cells: ext/nn/box_prior.py) and 'reg_max 1' (the same
 YAML with direct regression). End-to-end rows (`end2end: True`) and distilled students are opt-in through --rows:
 'HSD student, 16 bins, prior, dis' / ', LD' / ', dis + LD' learn from the 'HSD teacher, 16 bins, prior' run of the
-same seed (Ultralytics' feature distillation `dis` 6.0; HSD's LD, weight 0.25, temperature 15); 'GJADet, 16 bins,
+same seed (Ultralytics' feature distillation `dis` 6.0; HSD's LD, weight 0.25, temperature 15); ', inherit...' rows
+start the student from that teacher's backbone (the same design: Ultralytics' `pretrained=` transfers its tensors,
+the inheriting strategy of ICD, Kang et al., NeurIPS 2021), 'inherit' alone without distillation; 'GJADet, 16 bins,
 prior, gjr_beta 0' / ', BCE' change GJADet's classification loss (its default: GJR). Every run trains from
 scratch with the family's trainer and defaults, the same epochs, image size, batch and seed, and is reused when
 finished (restartable); each best.pt is validated with the HSD validator (mAP50-95, per-class mAP50-95, image-level
@@ -47,8 +49,11 @@ ROWS = [  # label, model YAML, YAML overrides, training arguments; default rows
 ]
 TEACHER = "HSD teacher, 16 bins, prior"  # distils the student rows that name it, seed by seed
 UNRECORDED = "not recorded (runs before the record kept the CPU)"
-KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, "ld_weight": 0.25, "ld_T": 15.0},
-      "dis + LD": {"dis": 6.0, "ld_weight": 0.25, "ld_T": 15.0}}  # distilled rows: training keys
+LD = {"ld_weight": 0.25, "ld_T": 15.0}
+KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, **LD}, "dis + LD": {"dis": 6.0, **LD},
+      # inherit: the student starts from the teacher's backbone (same design; Ultralytics' `pretrained`)
+      "inherit": {"inherit": True, "distill": False}, "inherit + LD": {"inherit": True, "dis": 0.0, **LD},
+      "inherit + dis + LD": {"inherit": True, "dis": 6.0, **LD}}  # distilled rows: training keys
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
     *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, {}) for name, cfg in FAMILIES
@@ -190,7 +195,10 @@ def main(argv=None) -> None:
                     t_cfg, t_yaml, t_args = known[args["teacher"]]
                     t_name = run_name(args["teacher"], seed) + ("" if a.nbs == 64 else f"-nbs{a.nbs}")
                     t_best = train_or_reuse(model_file(t_cfg, t_yaml, project / "cfg"), {**base, **t_args}, t_name)
-                    args = {**{k: v for k, v in args.items() if k != "teacher"}, "distill_model": t_best}
+                    extra = {"pretrained": t_best} if args.get("inherit") else {}
+                    if args.get("distill", True):
+                        extra["distill_model"] = t_best
+                    args = {**{k: v for k, v in args.items() if k not in ("teacher", "inherit", "distill")}, **extra}
                 best = train_or_reuse(model_file(cfg, yaml, project / "cfg"), {**base, **args}, name)
                 metrics = evaluate(best, base)
                 record.put(name, key, metrics)

@@ -60,6 +60,23 @@ def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(monkeypatch, tm
     assert all("distill_model" not in args for _, args, _ in teachers)
 
 
+def test_inherit_rows_start_the_student_from_the_teacher(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(small_targets, "train_or_reuse",
+                        lambda cfg, args, name: calls.append((cfg, args, name)) or f"/runs/{name}/weights/best.pt")
+    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
+        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1}, "names": ["Clips"]})
+    small_targets.main(["--rows", "HSD student, shortcuts, inherit", "HSD student, shortcuts, inherit + LD",
+                        "--seeds", "0", "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
+                        "--record", str(tmp_path / "r.json")])
+    students = {name: args for cfg, args, name in calls if cfg == "hsd-n.yaml"}
+    teacher = "/runs/HSDteacher_16bins_prior-s0/weights/best.pt"
+    alone, with_ld = students["HSDstudent_shortcuts_inherit-s0"], students["HSDstudent_shortcuts_inherit+LD-s0"]
+    assert alone["pretrained"] == teacher and "distill_model" not in alone  # the backbone only, no distillation
+    assert with_ld["pretrained"] == with_ld["distill_model"] == teacher and with_ld["ld_weight"] == 0.25
+    assert not {"inherit", "distill", "teacher"} & (set(alone) | set(with_ld))
+
+
 def test_head_swap_rows_keep_the_sources_and_swap_only_the_head(tmp_path):
     rows = {label: (cfg, yaml) for label, cfg, yaml, _ in small_targets._head_swaps()}
     assert rows["HSD student, shortcuts"] == ("hsd-n.yaml", {})  # the default student, as it is
