@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ultralytics.utils import YAML
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -19,6 +21,8 @@ def test_train_hsd_pipeline(tmp_path, fault_tiny):
     for r in out["rows"]:
         assert {"params", "GFLOPs@64", "mAP50", "mAP50-95", "CDR@0.5", "CDR@0.9", "MDR@0.5"} <= set(r)
     assert out["rows"][1]["params"] < 0.6 * out["rows"][0]["params"]
+    # the student started from the teacher's backbone (the same design), as its run's arguments say
+    assert YAML.load(Path(out["student"]).parents[1] / "args.yaml")["pretrained"] == out["teacher"]
 
 
 def test_train_gjadet_script_rejects_bad_key():
@@ -34,6 +38,19 @@ def test_train_gjadet_pipeline(tmp_path, crash_tiny):
                 f"project={tmp_path}"])
     assert Path(out["weights"]).is_file()
     assert {"AP_rare", "AP_frequent", "AP_small", "mAP50-95"} <= set(out["rows"][0])
+
+
+def test_same_backbone_of_student_and_teacher(tmp_path):
+    import torch
+
+    from ext.models.hsd.pipeline import same_backbone
+    from ext.nn.tasks import ExtDetectionModel
+
+    teacher = tmp_path / "teacher.pt"
+    torch.save({"model": ExtDetectionModel("hsd-teacher-n.yaml", verbose=False)}, teacher)
+    assert same_backbone("hsd-n.yaml", str(teacher)) and same_backbone("hsd-paper-n.yaml", str(teacher))
+    assert not same_backbone("hsd-s.yaml", str(teacher))  # wider: no tensor fits
+    assert not same_backbone("yolo11n.yaml", str(teacher))
 
 
 def test_teacher_of_a_student_keeps_its_scale():

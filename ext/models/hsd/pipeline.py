@@ -1,13 +1,16 @@
 """`python train_hsd.py [key=value ...]`: teacher (unless `distill_model` is given), then the distilled student,
-then both validated and compared in one table."""
+started from the teacher's backbone where the two share it (unless `pretrained` is given), then both validated and
+compared in one table."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 
+from ...nn.tasks import load_model_yaml
 from ...registry import parse_args
 from ..report import model_row, print_table, where
 from .model import HSD
@@ -24,6 +27,17 @@ def teacher_yaml(student: str) -> str:
     return f"hsd-teacher-{(m and m.group(1)) or 'n'}.yaml"
 
 
+def same_backbone(student: str, teacher_pt: str) -> bool:
+    """Whether a student YAML and a teacher checkpoint have the same backbone rows at the same depth and width, so
+    that every backbone tensor of the teacher fits the student (HSD's teacher and student share the design)."""
+    s, t = load_model_yaml(student), load_checkpoint(teacher_pt)[0].yaml
+
+    def size(d: dict) -> list:  # [depth, width] of the YAML's scale
+        return d.get("scales", {}).get(d.get("scale"), [d.get("depth_multiple"), d.get("width_multiple")])[:2]
+
+    return s["backbone"] == t.get("backbone") and size(s) == size(t)
+
+
 def main(argv: list[str] | dict) -> dict:
     """Run the pipeline; return {'teacher': path, 'student': path, 'rows': [...]}."""
     args = {**DEFAULTS, **(argv if isinstance(argv, dict) else parse_args(argv))}
@@ -36,6 +50,9 @@ def main(argv: list[str] | dict) -> dict:
         teacher.train(**args, name="teacher")
         teacher_pt = str(teacher.trainer.best)
     student = HSD(student_cfg)
+    if "pretrained" not in args and same_backbone(student_cfg, teacher_pt):
+        LOGGER.info("train_hsd: the student starts from the teacher's backbone (pretrained=<teacher>)")
+        args["pretrained"] = teacher_pt
     student.train(**args, name="student", distill_model=teacher_pt)
     student_pt = str(student.trainer.best)
     keys = ("FDR@0.5", "MDR@0.5", "CDR@0.5", "CDR@0.7", "CDR@0.9")  # all thresholds: image_level.csv
