@@ -41,12 +41,18 @@ def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
     assert "HSDstudent_16bins_uniform-s3|batch=16,epochs=60,imgsz=320" in record.read_text()
 
 
-def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(monkeypatch, tmp_path):
+@pytest.fixture
+def calls(monkeypatch) -> list:
+    """(model file, training keys, run name) of every run the benchmark asks for; nothing is trained."""
     calls = []
     monkeypatch.setattr(small_targets, "train_or_reuse",
                         lambda cfg, args, name: calls.append((cfg, args, name)) or f"/runs/{name}/weights/best.pt")
     monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
         "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1}, "names": ["Clips"]})
+    return calls
+
+
+def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(calls, tmp_path):
     small_targets.main(["--rows", "HSD student, 16 bins, prior, dis + LD", "--seeds", "1", "2",
                         "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
                         "--record", str(tmp_path / "r.json")])
@@ -60,12 +66,7 @@ def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(monkeypatch, tm
     assert all("distill_model" not in args for _, args, _ in teachers)
 
 
-def test_inherit_rows_start_the_student_from_the_teacher(monkeypatch, tmp_path):
-    calls = []
-    monkeypatch.setattr(small_targets, "train_or_reuse",
-                        lambda cfg, args, name: calls.append((cfg, args, name)) or f"/runs/{name}/weights/best.pt")
-    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
-        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1}, "names": ["Clips"]})
+def test_inherit_rows_start_the_student_from_the_teacher(calls, tmp_path):
     small_targets.main(["--rows", "HSD student, shortcuts, inherit", "HSD student, shortcuts, inherit + LD",
                         "--seeds", "0", "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
                         "--record", str(tmp_path / "r.json")])
