@@ -1,9 +1,11 @@
 """GJADet ablation: plain PAFPN + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR
 (and PAFPN + QFL, GJR without its reweighting; with --variants also EQFL and repeat-factor sampling), at equal
-budgets over several seeds; writes a table to docs/.
+budgets over several seeds; writes a table to docs/. With --longtail, instead: YOLO26n against the GJADet default
+with BCE, GJR, GJR beta=0, EQFL and repeat-factor sampling (meant for crash-synth-500, ~10x the optimizer steps).
 
     python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 30] [--imgsz 320] [--batch 8] [--nbs 8]
                                          [--seeds 0 1 2] [--device cpu] [--out docs/gjadet_benchmark_<data>.md]
+                                         [--variants | --longtail]
 
 The plain model is Ultralytics' YOLOv8n (the PAFPN that gjadet.yaml extends, same backbone and head); the
 adaptive-neck model is gjadet-n.yaml. Every run uses CIoU, `val=False` (no per-epoch validation, so best.pt is the
@@ -45,6 +47,14 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("adaptive neck + EQFL", NECK, {"cls_loss": "eqfl"}),  # the closest prior art to GJR (EFL paper, CVPR 2022)
     ("adaptive neck + BCE, rfs=0.3", NECK, {"cls_loss": "bce", "rfs": 0.3}),  # what the field does on the data side
 ]
+LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
+    ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),
+    ("GJADet + BCE", NECK, {"cls_loss": "bce"}),
+    ("GJADet + GJR", NECK, {"cls_loss": "gjr", "gjr_beta": 2.0}),
+    ("GJADet + GJR, beta=0", NECK, {"cls_loss": "gjr", "gjr_beta": 0.0}),
+    ("GJADet + EQFL", NECK, {"cls_loss": "eqfl"}),
+    ("GJADet + BCE, rfs=0.3", NECK, {"cls_loss": "bce", "rfs": 0.3}),
+]
 COLS = ("mAP50-95", "precision", "AP rare", "AP common", "AP small")
 
 
@@ -61,12 +71,15 @@ def main(argv=None) -> None:
     ap = training_parser(__doc__.splitlines()[0], data="crash-synth", epochs=30, batch=8, project=None)
     ap.add_argument("--nbs", type=int, default=None, help="nominal batch size (default: --batch, a step per batch)")
     ap.add_argument("--variants", action="store_true", help="also run the GJR variants (VARIANTS) after the rows")
+    ap.add_argument("--longtail", action="store_true", help="only the LONGTAIL rows (YOLO26n, GJADet with BCE, GJR, "
+                    "GJR beta=0, EQFL, repeat-factor sampling); use with --data crash-synth-500")
     a = ap.parse_args(argv)
-    rows = ROWS + VARIANTS if a.variants else ROWS
+    rows = LONGTAIL if a.longtail else ROWS + VARIANTS if a.variants else ROWS
     a.out = a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}.md"
     project = str(Path(a.project or f"runs/bench-gjadet-{Path(a.data).stem}").resolve())
     with tempfile.TemporaryDirectory() as tmp:  # latency first: the same for every seed
-        lat = measure({c: export(c, 640, Path(tmp))[0] for c in (PLAIN, NECK)}, 640, runs=50)
+        lat = measure({c: export(c, 640, Path(tmp))[0] for c in dict.fromkeys([PLAIN] + [r[1] for r in rows])},
+                      640, runs=50)
     results = {label: [] for label, _, _ in rows}
     per_class = {label: [] for label, _, _ in rows}
     for seed in a.seeds:
@@ -82,8 +95,8 @@ def main(argv=None) -> None:
 
 
 def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) -> None:
-    seeds = a.seeds[: len(results[ROWS[0][0]])]
-    names = list(per_class[ROWS[0][0]][0])
+    seeds = a.seeds[: len(results[rows[0][0]])]
+    names = list(per_class[rows[0][0]][0])
     lines = [f"# GJADet ablation on {a.data} ({datetime.date.today()})", "",
              f"Command: `{command_line('gjadet_ablation.py', argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, nbs {a.nbs or a.batch}, CIoU, "
