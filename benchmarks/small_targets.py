@@ -14,7 +14,8 @@ YAML with direct regression). End-to-end rows (`end2end: True`) and distilled st
 same seed (Ultralytics' feature distillation `dis` 6.0; HSD's LD, weight 0.25, temperature 15); ', inherit...' rows
 start the student from that teacher's backbone (the same design: Ultralytics' `pretrained=` transfers its tensors,
 the inheriting strategy of ICD, Kang et al., NeurIPS 2021), 'inherit' alone without distillation; 'GJADet, 16 bins,
-prior, gjr_beta 0' / ', BCE' change GJADet's classification loss (its default: GJR). Every run trains from
+prior, gjr_beta 0' / ', BCE' change GJADet's classification loss (the other GJADet rows: GJR with the paper's
+quality-focal element, gjr_beta 2; 'gjr_beta 0', GJR's reweighting over BCE, is the default). Every run trains from
 scratch with the family's trainer and defaults, the same epochs, image size, batch and seed, and is reused when
 finished (restartable); each best.pt is validated with the HSD validator (mAP50-95, per-class mAP50-95, image-level
 CDR at score 0.5) and its metrics recorded in benchmarks/results/small_targets_<data>.json (committed: a new
@@ -38,13 +39,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from runs import (Record, command_line, cpu_description, finished, train_or_reuse, training_parser,  # noqa: E402
                   write_report)
 
-FAMILIES = [("HSD student", "hsd-paper-n.yaml"), ("HSD teacher", "hsd-teacher-n.yaml"), ("GJADet", "gjadet-n.yaml")]
+# family, model YAML, training keys of every row of the family. The GJADet rows keep GJR's quality-focal element
+# (gjr_beta 2, the paper's), as they were recorded before the package default became gjr_beta 0 (docs/design.md)
+FAMILIES = [("HSD student", "hsd-paper-n.yaml", {}), ("HSD teacher", "hsd-teacher-n.yaml", {}),
+            ("GJADet", "gjadet-n.yaml", {"gjr_beta": 2.0})]
 UNIFORM, PRIOR, DIRECT = {"dfl_prior": 0.0}, {}, {}  # training keys of the three variants
 ROWS = [  # label, model YAML, YAML overrides, training arguments; default rows
     ("YOLO11n", "yolo11n.yaml", {}, {}),
     ("YOLO11n + prior", "yolo11n.yaml", {}, {"dfl_prior": 2.0}),
     ("YOLO26n", "yolo26n.yaml", {}, {}),
-    *((f"{name}, {variant}", cfg, yaml, args) for name, cfg in FAMILIES for variant, yaml, args in
+    *((f"{name}, {variant}", cfg, yaml, {**fam, **args}) for name, cfg, fam in FAMILIES for variant, yaml, args in
       [("16 bins, uniform", {}, UNIFORM), ("16 bins, prior", {}, PRIOR), ("reg_max 1", {"reg_max": 1}, DIRECT)]),
 ]
 TEACHER = "HSD teacher, 16 bins, prior"  # distils the student rows that name it, seed by seed
@@ -56,13 +60,12 @@ KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, **LD}, "dis + LD
       "inherit + dis + LD": {"inherit": True, "dis": 6.0, **LD}}  # distilled rows: training keys
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
-    *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, {}) for name, cfg in FAMILIES
+    *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, fam) for name, cfg, fam in FAMILIES
       for variant, yaml in [("16 bins, prior", {}), ("reg_max 1", {"reg_max": 1})]),
     *((f"HSD student, 16 bins, prior, {kd}", "hsd-paper-n.yaml", {}, {"teacher": TEACHER, **args}) for kd, args in
       KD.items()),
-    # GJADet's classification loss (its family default is GJR, quality-focal exponent gjr_beta 2): GJR's
-    # reweighting over plain BCE (gjr_beta 0, the best row on crash-synth, docs/gjadet_benchmark_crash-synth.md)
-    # and BCE, Ultralytics' loss
+    # GJADet's classification loss: GJR's reweighting over plain BCE (gjr_beta 0, the package default since
+    # 2026-12-04: docs/design.md) and BCE, Ultralytics' loss
     ("GJADet, 16 bins, prior, gjr_beta 0", "gjadet-n.yaml", {}, {"gjr_beta": 0.0}),
     ("GJADet, 16 bins, prior, BCE", "gjadet-n.yaml", {}, {"cls_loss": "bce"}),
 ]

@@ -93,7 +93,7 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         name: one of ``CLS_LOSSES`` ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr"), case-insensitive.
         nc: number of classes (used by eqlv2 / gjr).
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
-            gjr_gamma, gjr_beta (gjr), eqlv2_gamma (eqlv2), gjr_mu, gjr_alpha, fg_only (gjr and eqlv2),
+            gjr_gamma, gjr_beta (gjr; default 0, BCE element: docs/design.md), eqlv2_gamma (eqlv2), gjr_mu, gjr_alpha, fg_only (gjr and eqlv2),
             eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
             means "use the default".
 
@@ -117,5 +117,5 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         shared = {"mu": kw.get("gjr_mu", 0.8), "alpha": kw.get("gjr_alpha", 4.0), "fg_only": kw.get("fg_only", True)}
         if key == "eqlv2":
             return EQLv2Loss(nc, gamma=kw.get("eqlv2_gamma", 12.0), **shared)
-        return GJRLoss(nc, gamma=kw.get("gjr_gamma", 5.0), beta=kw.get("gjr_beta", 2.0), **shared)
+        return GJRLoss(nc, gamma=kw.get("gjr_gamma", 5.0), beta=kw.get("gjr_beta", 0.0), **shared)
     raise ValueError(f"unknown classification loss {name!r}; valid names: {', '.join(CLS_LOSSES)}")

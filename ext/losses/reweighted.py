@@ -157,8 +157,9 @@ class GJRLoss(GradientReweightedLoss):
     """GJR, the GJADet classification loss: w * BCE(z, t) * |t - sigmoid(z)|^beta, [..., C] -> [..., C].
 
     Quality focal element loss reweighted per class by gradient statistics (see
-    :class:`GradientReweightedLoss`). Defaults follow the GJADet training script: gamma=5, mu=0.8,
-    alpha=4, beta=2. By default (``fg_only=True``) only foreground anchors (target row with any positive
+    :class:`GradientReweightedLoss`). Defaults of this class follow the GJADet training script: gamma=5,
+    mu=0.8, alpha=4, beta=2; the package's setting `gjr_beta` defaults to 0 (BCE element: GJR's reweighting
+    over plain BCE, which trained better on crash-synth and rail-tracks, docs/design.md). By default (``fg_only=True``) only foreground anchors (target row with any positive
     value) are reweighted and counted; background anchors keep the plain quality focal loss. The ratio
     starts at 100, so the first call equals :class:`QualityFocalLoss`. Differences from the public code:
     buffers follow the module's device, increments are all-reduced across ranks, statistics live in

@@ -240,7 +240,7 @@ def test_build_cls_loss_names_and_kwargs():
     assert isinstance(gjr, GJRLoss)
     assert (gjr.nc, gjr.gamma, gjr.mu, gjr.alpha, gjr.beta, gjr.fg_only) == (5, 7.0, 0.5, 2.0, 1.0, True)
     default = build_cls_loss("gjr", 2, gjr_gamma=None)
-    assert (default.gamma, default.mu, default.alpha, default.beta) == (5.0, 0.8, 4.0, 2.0)
+    assert (default.gamma, default.mu, default.alpha, default.beta) == (5.0, 0.8, 4.0, 0.0)
     eql = build_cls_loss("eqlv2", 4, gjr_alpha=3.0, gjr_beta=9.0, fg_only=False)
     assert isinstance(eql, EQLv2Loss)
     assert (eql.gamma, eql.alpha, eql.fg_only) == (12.0, 3.0, False)

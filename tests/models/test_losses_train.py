@@ -69,6 +69,19 @@ def test_each_gradient_reweighted_loss_has_its_own_gamma(overrides, name, gamma)
     assert type(crit.bce).__name__ == name and crit.bce.gamma == gamma
 
 
+@pytest.mark.parametrize("overrides, beta", [({}, 0.0), ({"gjr_beta": 2.0}, 2.0)])
+def test_gjr_element_is_bce_unless_the_paper_beta_is_asked(overrides, beta):
+    """The package's GJR (cfg/default.yaml gjr_beta 0) is the reweighting over BCE: before any statistics (ratio 100,
+    weight 1) it equals torch's BCE; gjr_beta=2 gives the paper's quality-focal element BCE * |t - p|^2."""
+    model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
+    model.args = get_cfg(overrides={"cls_loss": "gjr", **overrides})
+    gjr = DetectionLoss(model).bce.eval()
+    z, t = torch.randn(7, 5), torch.rand(7, 5) * (torch.rand(7, 5) > 0.5)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction="none")
+    assert gjr.beta == beta
+    torch.testing.assert_close(gjr(z, t), bce * (t - z.sigmoid()).abs() ** beta)
+
+
 @pytest.mark.parametrize("iou_loss", ["iou", "giou", "diou", "ciou"])
 def test_iou_term_equals_torchvision(iou_loss):
     """The box term of each `iou_loss` is the target-score-weighted mean of torchvision's loss of that name over the
