@@ -221,7 +221,8 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
              "class, mean over seeds (min over seeds in brackets). CDR@0.5: image-level correct-detection rate at "
              "score 0.5. "
              "'uniform': Ultralytics' box start (dfl_prior=0); 'prior': dfl_prior 2.0 cells (ext/nn/box_prior.py); "
-             "'reg_max 1': direct regression.", "",
+             "'reg_max 1': direct regression. GJADet rows: GJR with the paper's quality-focal element (gjr_beta 2) "
+             "unless named 'gjr_beta 0' (GJR over BCE, the package default) or 'BCE'.", "",
              f"| model | mAP50-95 | {' | '.join(f'AP {n}' for n in names)} | CDR@0.5 | per seed mAP50-95 | runs | "
              "machine |",
              f"| --- | --- | {' | '.join('---' for _ in names)} | --- | --- | --- | --- |"]
