@@ -93,7 +93,8 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         name: one of ``CLS_LOSSES`` ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr"), case-insensitive.
         nc: number of classes (used by eqlv2 / gjr).
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
-            gjr_gamma, gjr_beta (gjr; default 0, BCE element: docs/design.md), eqlv2_gamma (eqlv2), gjr_mu, gjr_alpha, fg_only (gjr and eqlv2),
+            gjr_gamma, gjr_beta (gjr; default 0, the BCE element: docs/design.md), eqlv2_gamma (eqlv2), gjr_mu,
+            gjr_alpha, fg_only (gjr and eqlv2),
             eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
             means "use the default".
 

@@ -159,11 +159,12 @@ class GJRLoss(GradientReweightedLoss):
     Quality focal element loss reweighted per class by gradient statistics (see
     :class:`GradientReweightedLoss`). Defaults of this class follow the GJADet training script: gamma=5,
     mu=0.8, alpha=4, beta=2; the package's setting `gjr_beta` defaults to 0 (BCE element: GJR's reweighting
-    over plain BCE, which trained better on crash-synth and rail-tracks, docs/design.md). By default (``fg_only=True``) only foreground anchors (target row with any positive
-    value) are reweighted and counted; background anchors keep the plain quality focal loss. The ratio
-    starts at 100, so the first call equals :class:`QualityFocalLoss`. Differences from the public code:
-    buffers follow the module's device, increments are all-reduced across ranks, statistics live in
-    state_dict (restored on resume).
+    over plain BCE, which trained better on crash-synth and rail-tracks, docs/design.md). By default
+    (``fg_only=True``) only foreground anchors (target row with any positive value) are reweighted and
+    counted; background anchors keep the plain element loss. The ratio starts at 100, so the first call
+    equals the un-weighted element (:class:`QualityFocalLoss` at beta 2, BCE at beta 0). Differences from
+    the public code: buffers follow the module's device, increments are all-reduced across ranks,
+    statistics live in state_dict (restored on resume).
     """
 
     def __init__(
