@@ -13,7 +13,8 @@ last epoch: no selection on the validation set) and is restartable (finished run
 validated with the GJADet validator: mAP50-95, precision, AP of the rare / common class groups (share of training
 instances < 5 % / 5-25 %), COCO AP_small, per-class AP. Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50
 interleaved runs, relative to the plain model in the same run (benchmarks/latency.py). The table is rewritten after
-every seed, so a run cut short still reports.
+every run, so a run cut short still reports; the metrics of finished runs are kept in
+benchmarks/results/gjadet_ablation_<data>.json (committed), so a new checkout rebuilds the table without the runs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import ext
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import export, measure  # noqa: E402
-from runs import command_line, train_or_reuse, training_parser, write_report  # noqa: E402
+from runs import Record, command_line, cpu_description, train_or_reuse, training_parser, write_report  # noqa: E402
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 ROWS = [  # label, model, extra training arguments
@@ -74,8 +75,18 @@ def main(argv=None) -> None:
     ap.add_argument("--variants", action="store_true", help="also run the GJR variants (VARIANTS) after the rows")
     ap.add_argument("--longtail", action="store_true", help="only the LONGTAIL rows (YOLO26n, GJADet with BCE, GJR, "
                     "GJR beta=0, EQFL, repeat-factor sampling); use with --data crash-synth-500")
+    ap.add_argument("--rows", nargs="+", default=None, help="only these row labels, in this order")
+    ap.add_argument("--record", default=None, help="metrics of finished runs (default "
+                    "benchmarks/results/gjadet_ablation_<data>.json, committed)")
     a = ap.parse_args(argv)
     rows = LONGTAIL if a.longtail else ROWS + VARIANTS if a.variants else ROWS
+    if a.rows:
+        known = {r[0]: r for r in rows}
+        unknown = set(a.rows) - set(known)
+        if unknown:
+            ap.error(f"unknown rows {sorted(unknown)}; valid: {list(known)}")
+        rows = [known[label] for label in a.rows]
+    record = Record(a.record or Path(__file__).parent / "results" / f"gjadet_ablation_{Path(a.data).stem}.json")
     a.out = a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}.md"
     project = str(Path(a.project or f"runs/bench-gjadet-{Path(a.data).stem}").resolve())
     with tempfile.TemporaryDirectory() as tmp:  # latency first: the same for every seed
@@ -88,32 +99,39 @@ def main(argv=None) -> None:
                     device=a.device, seed=seed, project=project, exist_ok=True, plots=False, val=False, workers=2,
                     iou_loss="ciou")
         for label, cfg, extra in rows:
-            best = train_or_reuse(cfg, {**base, **extra}, f"{label.replace(' ', '')}-s{seed}")
-            row, pc = evaluate(best, base)
-            results[label].append(row)
-            per_class[label].append(pc)
-        write_table(a, argv, rows, results, per_class, lat)
+            name, key = f"{label.replace(' ', '')}-s{seed}", dict(epochs=a.epochs, imgsz=a.imgsz, batch=a.batch,
+                                                                   nbs=base["nbs"])
+            metrics = record.get(name, key)
+            if metrics is None:
+                row, pc = evaluate(train_or_reuse(cfg, {**base, **extra}, name), base)
+                metrics = {"row": row, "per_class": pc, "machine": cpu_description()}
+                record.put(name, key, metrics)
+            results[label].append(metrics["row"])
+            per_class[label].append(metrics["per_class"])
+            write_table(a, argv, rows, results, per_class, lat)
 
 
 def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) -> None:
-    seeds = a.seeds[: len(results[rows[0][0]])]
-    names = list(per_class[rows[0][0]][0])
+    """The markdown table of the runs done so far (rows with none left out; 'runs' says how many seeds each has)."""
+    done = [r for r in rows if results[r[0]]]
+    names = list(per_class[done[0][0]][0])
     lines = [f"# GJADet ablation on {a.data} ({datetime.date.today()})", "",
              f"Command: `{command_line('gjadet_ablation.py', argv)}`", "",
              f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, nbs {a.nbs or a.batch}, CIoU, "
-             f"last-epoch weights, seeds {seeds} (of {a.seeds} asked); mean ± std over seeds (nan: empty class group). "
-             "Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, ratio to the plain model.", "",
-             "| model | latency x plain | " + " | ".join(COLS) + " | per seed mAP50-95 |",
-             "| --- | --- | " + " | ".join("---" for _ in COLS) + " | --- |"]
-    for label, cfg, _ in rows:
+             f"last-epoch weights, seeds {a.seeds} (runs done per row in 'runs'); mean ± std over the seeds done "
+             "(nan: empty class group). Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
+             f"ratio to the plain model ({PLAIN}), on {cpu_description()}.", "",
+             "| model | latency x plain | " + " | ".join(COLS) + " | per seed mAP50-95 | runs |",
+             "| --- | --- | " + " | ".join("---" for _ in COLS) + " | --- | --- |"]
+    for label, cfg, _ in done:
         r = np.array(results[label], dtype=float)
         cells = [f"{np.nanmean(r[:, i]):.3f} ± {np.nanstd(r[:, i]):.3f}" if np.isfinite(r[:, i]).any() else "nan"
                  for i in range(len(COLS))]
         lines.append(f"| {label} | {lat[cfg] / lat[PLAIN]:.2f} | " + " | ".join(cells) + " | "
-                     + ", ".join(f"{x:.3f}" for x in r[:, 0]) + " |")
+                     + ", ".join(f"{x:.3f}" for x in r[:, 0]) + f" | {len(r)} |")
     lines += ["", "Per-class mAP50-95 (mean over seeds):", "",
               "| model | " + " | ".join(names) + " |", "| --- | " + " | ".join("---" for _ in names) + " |"]
-    for label, _, _ in rows:
+    for label, _, _ in done:
         lines.append(f"| {label} | " + " | ".join(
             f"{np.mean([pc.get(n, np.nan) for pc in per_class[label]]):.3f}" for n in names) + " |")
     write_report(a.out, lines)
