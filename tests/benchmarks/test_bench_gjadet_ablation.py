@@ -1,0 +1,48 @@
+"""The GJADet ablation's rows (what each trains, under which run name) and its record of finished runs (the
+training itself is benchmarked, not tested)."""
+
+import pytest
+
+import gjadet_ablation
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list:
+    """(model file, training keys, run name) of every run asked for; nothing is trained, exported or timed."""
+    calls = []
+    monkeypatch.setattr(gjadet_ablation, "train_or_reuse",
+                        lambda cfg, args, name: calls.append((cfg, args, name)) or f"/runs/{name}/weights/best.pt")
+    monkeypatch.setattr(gjadet_ablation, "evaluate", lambda best, args: (
+        [0.4, 0.5, 0.3 if "EQFL" in best else 0.2, float("nan"), 0.1], {"point": 0.6, "wheel": 0.2}))
+    monkeypatch.setattr(gjadet_ablation, "export", lambda cfg, imgsz, tmp: (cfg,))
+    monkeypatch.setattr(gjadet_ablation, "measure", lambda paths, imgsz, runs: {c: 2.0 if "26" in c else 1.0
+                                                                                  for c in paths})
+    return calls
+
+
+def test_rows_are_trained_in_the_order_asked_and_recorded(calls, tmp_path):
+    out, record = tmp_path / "t.md", tmp_path / "r.json"
+    argv = ["--longtail", "--data", "crash-synth-500", "--seeds", "0", "1", "--rows", "GJADet + EQFL", "YOLO26n",
+            "--project", str(tmp_path / "p"), "--out", str(out), "--record", str(record)]
+    gjadet_ablation.main(argv)
+    assert [(cfg, name) for cfg, _, name in calls] == [
+        ("gjadet-n.yaml", "GJADet+EQFL-s0"), ("yolo26n.yaml", "YOLO26n-s0"),
+        ("gjadet-n.yaml", "GJADet+EQFL-s1"), ("yolo26n.yaml", "YOLO26n-s1")]
+    assert calls[0][1]["cls_loss"] == "eqfl" and calls[1][1]["cls_loss"] == "bce" and calls[2][1]["seed"] == 1
+    text = out.read_text()
+    assert "| GJADet + EQFL | 1.00 | 0.400 ± 0.000 | 0.500 ± 0.000 | 0.300 ± 0.000 | nan | 0.100 ± 0.000 " \
+           "| 0.400, 0.400 | 2 |" in text
+    assert "| YOLO26n | 2.00 |" in text and "| GJADet + BCE |" not in text
+    # a new checkout without the run folders rebuilds the same table from the record, training nothing
+    calls.clear()
+    out.unlink()
+    gjadet_ablation.main(argv[:-6] + ["--project", str(tmp_path / "q"), "--out", str(out), "--record", str(record)])
+    assert calls == [] and out.read_text().split("\n")[4:] == text.split("\n")[4:]
+    assert "YOLO26n-s1|batch=8,epochs=30,imgsz=320,nbs=8" in record.read_text()
+
+
+def test_unknown_row_is_refused_with_the_valid_labels(capsys):
+    with pytest.raises(SystemExit):
+        gjadet_ablation.main(["--longtail", "--rows", "YOLO27n"])
+    err = capsys.readouterr().err
+    assert "unknown rows ['YOLO27n']" in err and "'GJADet + EQFL'" in err
