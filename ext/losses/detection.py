@@ -56,6 +56,7 @@ class DetectionLoss(v8DetectionLoss):
             self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
         self.fg_mask = None  # [B, A] bool foreground of the last call, read by localization distillation
+        self.fg_targets = None  # [B, A, 4] its assigned boxes, xyxy in cells around each anchor (ld_gate)
 
     def state(self) -> dict | None:
         """The classification loss's statistics (buffers) as float64 numpy arrays, or None if it has none."""
@@ -68,9 +69,11 @@ class DetectionLoss(v8DetectionLoss):
         self.bce.to(self.device)
 
     def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
-        """Ultralytics' assignment and losses; also keeps the foreground mask for distillation."""
+        """Ultralytics' assignment and losses; also keeps the foreground mask and the assigned boxes for
+        distillation."""
         out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)
-        self.fg_mask = out[0][0]
+        self.fg_mask, _, boxes, anchors, stride = out[0]  # boxes [B, A, 4] xyxy px, anchors [A, 2] and stride [A, 1]
+        self.fg_targets = (boxes / stride - anchors.repeat(1, 2)).detach()  # in cells
         return out
 
 

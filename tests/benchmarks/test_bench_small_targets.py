@@ -68,7 +68,7 @@ def test_distilled_rows_learn_from_the_teacher_run_of_their_seed(calls, tmp_path
 
 def test_inherit_rows_start_the_student_from_the_teacher(calls, tmp_path):
     small_targets.main(["--rows", "HSD student, shortcuts, inherit", "HSD student, shortcuts, inherit + LD",
-                        "--seeds", "0", "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
+                        "HSD student, shortcuts, inherit + gated LD", "--seeds", "0", "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
                         "--record", str(tmp_path / "r.json")])
     students = {name: args for cfg, args, name in calls if cfg == "hsd-n.yaml"}
     teacher = "/runs/HSDteacher_16bins_prior-s0/weights/best.pt"
@@ -76,6 +76,8 @@ def test_inherit_rows_start_the_student_from_the_teacher(calls, tmp_path):
     assert alone["pretrained"] == teacher and "distill_model" not in alone  # the backbone only, no distillation
     assert with_ld["pretrained"] == with_ld["distill_model"] == teacher and with_ld["ld_weight"] == 0.25
     assert not {"inherit", "distill", "teacher"} & (set(alone) | set(with_ld))
+    gated = students["HSDstudent_shortcuts_inherit+gatedLD-s0"]
+    assert gated["ld_gate"] is True and gated["distill_model"] == teacher and "ld_gate" not in with_ld
 
 
 def test_head_swap_rows_keep_the_sources_and_swap_only_the_head(tmp_path):

@@ -170,3 +170,52 @@ def test_a_direct_regression_student_distils_from_a_distribution_teacher(hsd_tin
         row = next(csv.DictReader(f))
     assert float(row["train/ld_loss"]) > 0  # the box-distillation term, in LD's column
     assert float(row["train/kd_cls_loss"]) > 0  # the class-logit KL (ld_cls), in its own column
+
+
+def _direct_heads(sides_s, sides_t, scores):
+    """reg_max 1 head outputs {"boxes": [1, 4, A], "scores": [1, C, A]} from [A, 4] side distances."""
+    return ({"boxes": torch.tensor(sides_s).T[None].float(), "scores": scores},
+            {"boxes": torch.tensor(sides_t).T[None].float(), "scores": scores})
+
+
+def test_gate_keeps_the_anchors_where_the_teacher_box_is_closer_to_the_truth():
+    """3 anchors, ground truth 2 cells a side: the teacher is exact at anchor 0, the student at anchor 1, both
+    equally off at anchor 2 (a tie counts as not ahead)."""
+    from ext.models.hsd.distill import teacher_ahead
+
+    gt = torch.tensor([[[-2.0, -2.0, 2.0, 2.0]] * 3])  # [1, 3, 4] xyxy around each anchor
+    s, t = _direct_heads([[1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]], [[2, 2, 2, 2], [1, 1, 1, 1], [3, 3, 3, 3]],
+                         torch.zeros(1, 2, 3))
+    fg = torch.ones(1, 3, dtype=torch.bool)
+    ident = (torch.nn.Identity(), torch.nn.Identity())
+    assert teacher_ahead(s, t, fg, ident, gt).tolist() == [1.0, 0.0, 0.0]
+    gate = teacher_ahead(s, t, fg, ident, gt)
+    # box distillation: the gated anchors drop out of the sum, the normalisation (all 3 confidences) stays
+    full = box_distillation(s, t, fg, ident, weight=1.0)
+    gated = box_distillation(s, t, fg, ident, weight=1.0, gate=gate)
+    giou0 = 4 / 16  # anchor 0: the student's 2x2 box inside the teacher's 4x4 (IoU 4/16, hull = union)
+    assert gated.item() == pytest.approx((1 - giou0) * 0.5 / (3 * 0.5), rel=1e-5)  # equal confidences sigmoid(0)
+    assert full.item() > gated.item()
+
+
+def test_gated_ld_is_the_sum_over_the_kept_anchors():
+    torch.manual_seed(2)
+    b, a, r, c, T = 1, 4, 4, 2, 2.0
+    s = {"boxes": torch.randn(b, 4 * r, a), "scores": torch.randn(b, c, a)}
+    t = {"boxes": torch.randn(b, 4 * r, a), "scores": torch.randn(b, c, a)}
+    fg = torch.ones(b, a, dtype=torch.bool)
+    per_anchor = [localization_distillation(s, t, fg & (torch.arange(a) == j), r, T, 1.0).item() for j in range(a)]
+    gate = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    got = localization_distillation(s, t, fg, r, T, 1.0, gate).item()
+    assert got == pytest.approx(per_anchor[0] + per_anchor[2], rel=1e-5)
+    assert localization_distillation(s, t, fg, r, T, 1.0, torch.ones(a)).item() == pytest.approx(sum(per_anchor),
+                                                                                                   rel=1e-5)
+
+
+def test_gated_distillation_trains(teacher_pt, tmp_path, fault_tiny):
+    s = ext.HSD("hsd-n.yaml")
+    s.train(data="fault-synth-tiny", distill_model=teacher_pt, ld_gate=True, project=str(tmp_path), name="g",
+            epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, exist_ok=True)
+    row = next(csv.DictReader(open(s.trainer.save_dir / "results.csv")))
+    assert s.trainer.args.ld_gate is True and math.isfinite(float(row["train/ld_loss"]))
+    assert float(row["train/ld_loss"]) >= 0

@@ -107,3 +107,30 @@ def test_iou_term_equals_torchvision(iou_loss):
     ref = {"iou": lambda p, t: 1 - box_iou(p, t).diagonal(), "giou": generalized_box_iou_loss,
            "diou": distance_box_iou_loss, "ciou": complete_box_iou_loss}[iou_loss](p, t)
     assert float(got) == pytest.approx(float((ref * w).sum() / total), rel=1e-6)
+
+
+def test_assigned_boxes_are_kept_around_their_anchors_in_cells():
+    """`fg_targets` (read by `ld_gate`): at each foreground anchor, in cells of its level with the anchor at the
+    origin, one of its image's ground-truth boxes, which contains the anchor (task-aligned candidates)."""
+    model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
+    model.args = get_cfg()
+    model.train()
+    batch = _batch()
+    model.loss(batch)
+    crit = getattr(model.criterion, "one2many", model.criterion)
+    fg, rel = crit.fg_mask, crit.fg_targets
+    assert fg.any() and rel.shape == (*fg.shape, 4)
+    centres, strides = [], []  # anchor centres in px and strides, level by level, row-major (independent of make_anchors)
+    for s in model.stride.tolist():
+        n = 64 // int(s)
+        ys, xs = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        centres.append((torch.stack([xs, ys], -1).reshape(-1, 2) + 0.5) * s)
+        strides.append(torch.full((n * n, 1), s))
+    centres, strides = torch.cat(centres), torch.cat(strides)
+    xywh = batch["bboxes"] * 64
+    gt = torch.cat([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], -1)  # px xyxy
+    for b, a in fg.nonzero().tolist():
+        box = rel[b, a] * strides[a] + centres[a].repeat(2)  # back to px
+        own = gt[batch["batch_idx"] == b]
+        assert (own - box).abs().amax(-1).min() < 1e-3
+        assert (rel[b, a, :2] < 0).all() and (rel[b, a, 2:] > 0).all()

@@ -24,6 +24,11 @@ student's foreground anchors, weighted by the teacher's detached top class score
 the form of Ultralytics' box term (gain `box`, normalised by the total weight) with the teacher's confidence in
 place of the target score, so at ld_weight 0.25 it weighs as much as the ground-truth box term. Boxes are compared
 as side distances at the same anchor (each head's expected distance per side: the DFL read-out or the raw output).
+
+`ld_gate=True` keeps either box term only at the foreground anchors where the teacher's box overlaps the assigned
+ground truth more than the student's (IoU; `teacher_ahead`), so a teacher that is behind its student at some anchors
+(an inheriting student soon is: docs/design.md) pulls it only where it is right. The normalisation is unchanged: the
+gate removes terms, it does not re-weight the others.
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ PAPER_FD_WEIGHT = 0.25  # HSD's loss: L_FC + 2 L_FR + 0.25 L_FD + 0.25 L_KD (REF
 
 
 class LDDistillationModel(DistillationModel):
-    """Ultralytics' `DistillationModel` plus HSD's localization distillation; reads ld_weight, ld_T, ld_cls.
+    """Ultralytics' `DistillationModel` plus HSD's localization distillation; reads ld_weight, ld_T, ld_cls,
+    ld_gate.
 
     `ld_weight` is in the paper's units: it is scaled by dfl / 0.25 (Ultralytics' DFL gain over the paper's FD
     weight), so LD keeps the paper's balance against the distribution loss (gain 1.5 at the defaults).
@@ -135,12 +141,16 @@ class LDDistillationModel(DistillationModel):
         zero = torch.zeros(1, device=s["boxes"].device)
         if fg is None or not fg.any():
             return torch.cat([zero, zero])
+        read_out = (_head(self.student_model).dfl, _head(self.teacher_model).dfl)
+        gate = None
+        if weight > 0 and arg(self.student_model.args, "ld_gate"):
+            gate = teacher_ahead(s, t, fg, read_out, getattr(crit, "one2many", crit).fg_targets)
         if weight <= 0:
             box = zero
         elif self.ld:
-            box = localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight)
+            box = localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight, gate)
         else:
-            box = box_distillation(s, t, fg, (_head(self.student_model).dfl, _head(self.teacher_model).dfl), weight)
+            box = box_distillation(s, t, fg, read_out, weight, gate)
         cls = zero
         if w_cls > 0:
             cls = w_cls * kl_cls(s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
@@ -152,8 +162,31 @@ def _around_anchor(d: torch.Tensor) -> torch.Tensor:
     return torch.cat([-d[:, :2], d[:, 2:]], -1)
 
 
+def _sides(head_out: dict, read_out: nn.Module, fg: torch.Tensor) -> torch.Tensor:
+    """[N, 4] float32 expected side distances (l, t, r, b, cells) at the foreground anchors `fg` [B, A] of a head
+    output {"boxes": [B, 4 * R, A]}, read out by the head's `dfl` module ([B, 4 * R, A] -> [B, 4, A])."""
+    return read_out(head_out["boxes"].float()).permute(0, 2, 1)[fg]
+
+
+def teacher_ahead(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
+                  targets: torch.Tensor) -> torch.Tensor:
+    """`ld_gate`'s mask: [N] float32, 1 at the foreground anchors where the teacher's box has a higher IoU with
+    the assigned ground-truth box than the student's, else 0 (ties: 0). No gradient.
+
+    Args:
+        s, t, fg, read_out: as in `box_distillation`.
+        targets: [B, A, 4] assigned ground-truth boxes, xyxy in cells with each anchor at the origin
+            (`ext.losses.DetectionLoss.fg_targets`).
+    """
+    with torch.no_grad():
+        gt = targets[fg].float()
+        iou_s = bbox_iou(_around_anchor(_sides(s, read_out[0], fg)), gt, xywh=False).squeeze(-1)
+        iou_t = bbox_iou(_around_anchor(_sides(t, read_out[1], fg)), gt, xywh=False).squeeze(-1)
+        return (iou_t > iou_s).float()
+
+
 def box_distillation(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
-                     weight: float) -> torch.Tensor:
+                     weight: float, gate: torch.Tensor | None = None) -> torch.Tensor:
     """Box distillation [1] (module docstring): weight * sum w_i (1 - GIoU_i) / sum w_i.
 
     Args:
@@ -162,16 +195,18 @@ def box_distillation(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Modu
         read_out: (student, teacher) heads' `dfl` modules, [B, 4 * R, A] -> [B, 4, A] expected side distances
             (Ultralytics' DFL integral, or the identity of a reg_max 1 head).
         weight: the gain (ld_weight * box / 0.25).
+        gate: optional [N] mask (`teacher_ahead`) on the terms; the normalisation stays the sum of all w_i.
     """
-    ds = read_out[0](s["boxes"].float()).permute(0, 2, 1)[fg]  # [N, 4] l, t, r, b in cells
-    dt = read_out[1](t["boxes"].detach().float()).permute(0, 2, 1)[fg]
+    ds = _sides(s, read_out[0], fg)  # [N, 4] l, t, r, b in cells
+    dt = _sides({"boxes": t["boxes"].detach()}, read_out[1], fg)
     w = t["scores"].detach().permute(0, 2, 1)[fg].float().sigmoid().amax(-1)  # [N] teacher's confidence
     giou = bbox_iou(_around_anchor(ds), _around_anchor(dt), xywh=False, GIoU=True).squeeze(-1)
-    return (weight * ((1 - giou) * w).sum() / w.sum().clamp(min=1e-9)).reshape(1)
+    kept = w if gate is None else w * gate
+    return (weight * ((1 - giou) * kept).sum() / w.sum().clamp(min=1e-9)).reshape(1)
 
 
 def localization_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: int, T: float,
-                              weight: float) -> torch.Tensor:
+                              weight: float, gate: torch.Tensor | None = None) -> torch.Tensor:
     """HSD's LD term [1] per image: weight * sum over fg anchors of (top score * ld_kl) / B.
 
     Args:
@@ -179,11 +214,13 @@ def localization_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: int, 
         fg: [B, A] bool, the student's foreground anchors.
         reg_max: bins per box side.
         T: temperature; weight: the LD gain (ld_weight * dfl / 0.25).
+        gate: optional [N] mask (`teacher_ahead`) multiplying each anchor's term.
     """
     b, _, a = s["boxes"].shape
     sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]  # [N, 4, R]
     td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]
     w = s["scores"].permute(0, 2, 1)[fg].detach().float().sigmoid().amax(-1)  # [N] student's top class score
+    w = w if gate is None else w * gate
     return (weight * ld_kl(sd, td, T, weight=w).sum() / b).reshape(1)
 
 
