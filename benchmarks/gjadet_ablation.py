@@ -121,14 +121,15 @@ def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) 
              f"last-epoch weights, seeds {a.seeds} (runs done per row in 'runs'); mean ± std over the seeds done "
              "(nan: empty class group). Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
              f"ratio to the plain model ({PLAIN}), on {cpu_description()}.", "",
-             "| model | latency x plain | " + " | ".join(COLS) + " | per seed mAP50-95 | runs |",
-             "| --- | --- | " + " | ".join("---" for _ in COLS) + " | --- | --- |"]
+             "| model | latency x plain | " + " | ".join(COLS) + " | per seed mAP50-95 | per seed AP rare | runs |",
+             "| --- | --- | " + " | ".join("---" for _ in COLS) + " | --- | --- | --- |"]
     for label, cfg, _ in done:
         r = np.array(results[label], dtype=float)
         cells = [f"{np.nanmean(r[:, i]):.3f} ± {np.nanstd(r[:, i]):.3f}" if np.isfinite(r[:, i]).any() else "nan"
                  for i in range(len(COLS))]
         lines.append(f"| {label} | {lat[cfg] / lat[PLAIN]:.2f} | " + " | ".join(cells) + " | "
-                     + ", ".join(f"{x:.3f}" for x in r[:, 0]) + f" | {len(r)} |")
+                     + ", ".join(f"{x:.3f}" for x in r[:, 0]) + " | " + ", ".join(f"{x:.3f}" for x in r[:, 2])
+                     + f" | {len(r)} |")
     lines += ["", "Per-class mAP50-95 (mean over seeds):", "",
               "| model | " + " | ".join(names) + " |", "| --- | " + " | ".join("---" for _ in names) + " |"]
     for label, _, _ in done:

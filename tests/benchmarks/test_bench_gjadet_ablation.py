@@ -31,7 +31,7 @@ def test_rows_are_trained_in_the_order_asked_and_recorded(calls, tmp_path):
     assert calls[0][1]["cls_loss"] == "eqfl" and calls[1][1]["cls_loss"] == "bce" and calls[2][1]["seed"] == 1
     text = out.read_text()
     assert "| GJADet + EQFL | 1.00 | 0.400 ± 0.000 | 0.500 ± 0.000 | 0.300 ± 0.000 | nan | 0.100 ± 0.000 " \
-           "| 0.400, 0.400 | 2 |" in text
+           "| 0.400, 0.400 | 0.300, 0.300 | 2 |" in text
     assert "| YOLO26n | 2.00 |" in text and "| GJADet + BCE |" not in text
     # a new checkout without the run folders rebuilds the same table from the record, training nothing
     calls.clear()
