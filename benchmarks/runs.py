@@ -73,7 +73,10 @@ class Record:
         return self.runs.get(self._key(name, key))
 
     def put(self, name: str, key: dict, metrics: dict) -> None:
-        """Record `metrics` of run `name` and rewrite the file (sorted, so diffs stay small)."""
+        """Record `metrics` of run `name` and rewrite the file (sorted, so diffs stay small), keeping what another
+        process running the same benchmark (another seed, on the other core) wrote to it since."""
+        if self.path.is_file():
+            self.runs = {**json.loads(self.path.read_text()), **self.runs}
         self.runs[self._key(name, key)] = metrics
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(dict(sorted(self.runs.items())), indent=1) + "\n")
