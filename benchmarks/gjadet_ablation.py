@@ -5,7 +5,7 @@ with BCE, GJR, GJR beta=0, EQFL and repeat-factor sampling (meant for crash-synt
 
     python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 30] [--imgsz 320] [--batch 8] [--nbs 8]
                                          [--seeds 0 1 2] [--device cpu] [--out docs/gjadet_benchmark_<data>.md]
-                                         [--variants | --longtail]
+                                         [--variants | --longtail] [--rows LABEL ...] [--report-only]
 
 The plain model is Ultralytics' YOLOv8n (the PAFPN that gjadet.yaml extends, same backbone and head); the
 adaptive-neck model is gjadet-n.yaml. Every run uses CIoU, `val=False` (no per-epoch validation, so best.pt is the
@@ -76,6 +76,7 @@ def main(argv=None) -> None:
     ap.add_argument("--longtail", action="store_true", help="only the LONGTAIL rows (YOLO26n, GJADet with BCE, GJR, "
                     "GJR beta=0, EQFL, repeat-factor sampling); use with --data crash-synth-500")
     ap.add_argument("--rows", nargs="+", default=None, help="only these row labels, in this order")
+    ap.add_argument("--report-only", action="store_true", help="train nothing: table of the recorded runs only")
     ap.add_argument("--record", default=None, help="metrics of finished runs (default "
                     "benchmarks/results/gjadet_ablation_<data>.json, committed)")
     a = ap.parse_args(argv)
@@ -102,6 +103,8 @@ def main(argv=None) -> None:
             name, key = f"{label.replace(' ', '')}-s{seed}", dict(epochs=a.epochs, imgsz=a.imgsz, batch=a.batch,
                                                                    nbs=base["nbs"])
             metrics = record.get(name, key)
+            if metrics is None and a.report_only:
+                continue
             if metrics is None:
                 row, pc = evaluate(train_or_reuse(cfg, {**base, **extra}, name), base)
                 metrics = {"row": row, "per_class": pc, "machine": cpu_description()}
@@ -109,6 +112,8 @@ def main(argv=None) -> None:
             results[label].append(metrics["row"])
             per_class[label].append(metrics["per_class"])
             write_table(a, argv, rows, results, per_class, lat)
+    if not any(results.values()):
+        print("no recorded runs")
 
 
 def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) -> None:

@@ -39,6 +39,10 @@ def test_rows_are_trained_in_the_order_asked_and_recorded(calls, tmp_path):
     gjadet_ablation.main(argv[:-6] + ["--project", str(tmp_path / "q"), "--out", str(out), "--record", str(record)])
     assert calls == [] and out.read_text().split("\n")[4:] == text.split("\n")[4:]
     assert "YOLO26n-s1|batch=8,epochs=30,imgsz=320,nbs=8" in record.read_text()
+    # --report-only trains nothing, also where a run is missing
+    gjadet_ablation.main(argv[:-6] + ["--project", str(tmp_path / "q"), "--out", str(tmp_path / "e.md"),
+                                      "--record", str(tmp_path / "empty.json"), "--report-only"])
+    assert calls == [] and not (tmp_path / "e.md").exists()
 
 
 def test_unknown_row_is_refused_with_the_valid_labels(capsys):
