@@ -36,12 +36,16 @@ def repeat_factors(labels: list[np.ndarray], nc: int, threshold: float) -> np.nd
     if threshold <= 0:
         raise ValueError(f"rfs={threshold}: the repeat-factor threshold must be > 0 (0 turns sampling off)")
     present = [np.unique(np.asarray(c, dtype=np.int64).ravel()) for c in labels]
-    freq = np.zeros(nc)
-    for p in present:
-        freq[p] += 1
-    freq /= max(len(labels), 1)
-    per_class = np.maximum(1.0, np.sqrt(threshold / np.maximum(freq, 1e-12)))
+    per_class = np.maximum(1.0, np.sqrt(threshold / np.maximum(image_share(labels, nc), 1e-12)))
     return np.array([per_class[p].max() if len(p) else 1.0 for p in present])
+
+
+def image_share(labels: list[np.ndarray], nc: int) -> np.ndarray:
+    """(nc,) float64: f_c, the share of the images (per image, its class ids) that contain class c."""
+    freq = np.zeros(nc)
+    for c in labels:
+        freq[np.unique(np.asarray(c, dtype=np.int64).ravel())] += 1
+    return freq / max(len(labels), 1)
 
 
 class RepeatFactorSampler(Sampler):

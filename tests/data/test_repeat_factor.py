@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ext
-from ext.data.repeat_factor import RepeatFactorSampler, repeat_factors
+from ext.data.repeat_factor import RepeatFactorSampler, image_share, repeat_factors
 from ext.models.detector.exact_resume import batch_source
 
 # 10 images: class 0 in all, class 1 in image 0 only, class 2 in images 1 and 2, image 9 unlabelled
@@ -68,3 +68,22 @@ def test_training_draws_its_batches_by_repeat_factor(fault_tiny, tiny, tmp_path)
     labels = model.trainer.train_loader.dataset.labels
     np.testing.assert_allclose(s.factors, repeat_factors([lb["cls"] for lb in labels], len(model.names), 0.5))
     assert seen["batches"] == int(np.ceil(round(s.factors.sum()) / tiny["batch"]))
+
+
+def test_image_share_counts_each_image_once_per_class():
+    labels = [np.array([0, 0, 1]), np.array([0]), np.zeros(0), np.array([[2], [2]])]
+    np.testing.assert_allclose(image_share(labels, 4), [2 / 4, 1 / 4, 1 / 4, 0.0])
+
+
+def test_a_threshold_that_repeats_no_image_is_reported(fault_tiny, tiny, tmp_path, monkeypatch):
+    import ext.models.detector.exact_resume as er
+
+    warnings = []
+    monkeypatch.setattr(er.LOGGER, "warning", lambda msg, *a, **k: warnings.append(msg))
+    model = ext.HSD("hsd-n.yaml")
+    model.train(data=fault_tiny, rfs=1e-6, project=str(tmp_path), name="rfs0", **tiny)
+    share = image_share([lb["cls"] for lb in model.trainer.train_loader.dataset.labels], len(model.names))
+    present = np.flatnonzero(share)
+    rarest = present[share[present].argmin()]
+    msg = next(w for w in warnings if "repeats no image" in w)
+    assert f"rfs=1e-06 repeats no image: the rarest class ({model.names[rarest]}) is in {share[rarest]:.1%}" in msg

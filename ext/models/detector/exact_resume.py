@@ -17,7 +17,7 @@ from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
-from ...data.repeat_factor import RepeatFactorSampler, repeat_factors
+from ...data.repeat_factor import RepeatFactorSampler, image_share, repeat_factors
 
 RESUME_STATE = "resume_state.pt"  # beside last.pt; not 'last*.pt', which Ultralytics' get_latest_run() would pick
 
@@ -66,6 +66,14 @@ def use_repeat_factors(loader, threshold: float, nc: int, seed: int, rank: int =
     loader.batch_sampler.sampler.sampler = RepeatFactorSampler(factors, seed, world, rank)
     LOGGER.info(f"rfs={threshold}: repeat factors {factors.min():.2f}-{factors.max():.2f}, {len(factors)} images -> "
                 f"{round(factors.sum())} per epoch")
+    share = image_share([lb["cls"] for lb in loader.dataset.labels], nc)
+    if factors.max() <= 1.0 and share.any():  # a no-op: say why (the rarest class present is not rare by image)
+        rarest = int(np.flatnonzero(share)[share[share > 0].argmin()])
+        name = dict(getattr(loader.dataset, "data", {}).get("names", {})).get(rarest, rarest)
+        LOGGER.warning(f"rfs={threshold} repeats no image: the rarest class ({name}) is in {share[rarest]:.1%} of the "
+                       f"training images. Repeat-factor sampling rebalances by image; an rfs above {share[rarest]:.3f} "
+                       "repeats some, but classes that share their images with frequent ones cannot be rebalanced "
+                       "this way (a class-aware loss can: cls_loss=gjr or eqfl)")
     return loader
 
 
