@@ -66,8 +66,8 @@ def use_repeat_factors(loader, threshold: float, nc: int, seed: int, rank: int =
     loader.batch_sampler.sampler.sampler = RepeatFactorSampler(factors, seed, world, rank)
     LOGGER.info(f"rfs={threshold}: repeat factors {factors.min():.2f}-{factors.max():.2f}, {len(factors)} images -> "
                 f"{round(factors.sum())} per epoch")
-    share = image_share([lb["cls"] for lb in loader.dataset.labels], nc)
-    if factors.max() <= 1.0 and share.any():  # a no-op: say why (the rarest class present is not rare by image)
+    share = image_share([lb["cls"] for lb in loader.dataset.labels], nc) if factors.max() <= 1.0 else None
+    if share is not None and share.any():  # a no-op: say why (the rarest class present is not rare by image)
         rarest = int(np.flatnonzero(share)[share[share > 0].argmin()])
         name = dict(getattr(loader.dataset, "data", {}).get("names", {})).get(rarest, rarest)
         LOGGER.warning(f"rfs={threshold} repeats no image: the rarest class ({name}) is in {share[rarest]:.1%} of the "
