@@ -56,7 +56,7 @@ class DetectionLoss(v8DetectionLoss):
             self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
         self.fg_mask = None  # [B, A] bool foreground of the last call, read by localization distillation
-        self.fg_targets = None  # [B, A, 4] its assigned boxes, xyxy in cells around each anchor (ld_gate)
+        self._assigned = None  # (boxes px, anchors, strides) of the last call, for fg_targets
 
     def state(self) -> dict | None:
         """The classification loss's statistics (buffers) as float64 numpy arrays, or None if it has none."""
@@ -72,9 +72,17 @@ class DetectionLoss(v8DetectionLoss):
         """Ultralytics' assignment and losses; also keeps the foreground mask and the assigned boxes for
         distillation."""
         out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)
-        self.fg_mask, _, boxes, anchors, stride = out[0]  # boxes [B, A, 4] xyxy px, anchors [A, 2] and stride [A, 1]
-        self.fg_targets = (boxes / stride - anchors.repeat(1, 2)).detach()  # in cells
+        self.fg_mask, _, *self._assigned = out[0]
         return out
+
+    @property
+    def fg_targets(self) -> torch.Tensor | None:
+        """[B, A, 4] the last call's assigned boxes, xyxy in cells around each anchor (read by `ld_gate`); computed
+        when asked, so training without distillation pays nothing."""
+        if self._assigned is None:
+            return None
+        boxes, anchors, stride = self._assigned  # [B, A, 4] xyxy px, [A, 2] cells, [A, 1] px per cell
+        return (boxes / stride - anchors.repeat(1, 2)).detach()
 
 
 class EndToEndLoss(E2ELoss):
