@@ -6,6 +6,7 @@ with BCE, GJR, GJR beta=0, EQFL and repeat-factor sampling (meant for crash-synt
     python benchmarks/gjadet_ablation.py [--data crash-synth] [--epochs 30] [--imgsz 320] [--batch 8] [--nbs 8]
                                          [--seeds 0 1 2] [--device cpu] [--out docs/gjadet_benchmark_<data>.md]
                                          [--variants | --longtail] [--rows LABEL ...] [--report-only]
+    python benchmarks/gjadet_ablation.py --counts [--data crash-synth-500] [--rfs 1.0]  # -> docs/..._counts.md
 
 The plain model is Ultralytics' YOLOv8n (the PAFPN that gjadet.yaml extends, same backbone and head); the
 adaptive-neck model is gjadet-n.yaml. Every run uses CIoU, `val=False` (no per-epoch validation, so best.pt is the
@@ -58,6 +59,8 @@ LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's l
     # rfs 0.3 repeats no image of crash-synth-500 (its rarest class is in 35 % of the images); at 1.0, 78 % of the
     # images repeat (up to 1.7x), so an epoch has 722 images for 512: 1.41x the steps of the other rows
     ("GJADet + BCE, rfs=1.0", NECK, {"cls_loss": "bce", "rfs": 1.0}),
+    # the same at the other rows' optimizer steps: 21 epochs of 722 images ~ 30 of 512 (1,895 against 1,920 steps)
+    ("GJADet + BCE, rfs=1.0, 21 epochs", NECK, {"cls_loss": "bce", "rfs": 1.0, "epochs": 21}),
 ]
 COLS = ("mAP50-95", "precision", "AP rare", "AP common", "AP small")
 
@@ -71,6 +74,40 @@ def evaluate(best: str, args: dict) -> tuple[list[float], dict[str, float]]:
     return [float(v) for v in row], per_class
 
 
+def counts_report(a, argv) -> list[str]:
+    """Per class of the training split: boxes, share of the boxes, group (what the validator's AP rare / common
+    average over), images with the class and their share (what repeat-factor sampling reads), the class's repeat
+    factor at `--rfs`; below, how many images repeat and the length of an rfs epoch."""
+    from ultralytics.utils import YAML as Y
+
+    from ext.data import resolve_data
+    from ext.data.repeat_factor import image_share, repeat_factors
+    from ext.metrics.longtail import class_groups, group_of, train_instance_counts
+
+    d = Y.load(resolve_data(a.data))
+    files = sorted((Path(d["path"]) / "labels" / Path(d["train"]).name).glob("*.txt"))
+    per_image = [np.array([int(line.split()[0]) for line in f.read_text().splitlines() if line.strip()], dtype=int)
+                 for f in files]
+    nc = len(d["names"])
+    counts, share = train_instance_counts(files, nc), image_share(per_image, nc)
+    group = group_of(class_groups(counts))
+    r = repeat_factors(per_image, nc, a.rfs)
+    lines = [f"# Training classes of {a.data} ({datetime.date.today()})", "",
+             f"Command: `{command_line('gjadet_ablation.py', argv)}`", "",
+             f"{len(files)} training images, {counts.sum()} boxes. Group: share of the boxes < 5 % rare, 5-25 % "
+             f"common, else frequent (ext.metrics.longtail). Repeat factor at rfs={a.rfs}: max(1, sqrt(t / image "
+             "share)) (ext.data.repeat_factor; an image takes the largest of its classes').", "",
+             "| class | boxes | share of boxes | group | images | share of images | repeat factor |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for c, name in sorted(d["names"].items()):
+        lines.append(f"| {name} | {counts[c]} | {counts[c] / max(counts.sum(), 1):.1%} | {group[c]} | "
+                     f"{round(share[c] * len(files))} | {share[c]:.1%} | {max(1.0, np.sqrt(a.rfs / share[c])):.2f} |"
+                     if share[c] > 0 else f"| {name} | 0 | 0.0 % | {group[c]} | 0 | 0.0 % | - |")
+    lines += ["", f"At rfs={a.rfs}: {(r > 1).mean():.0%} of the images repeat (factor up to {r.max():.2f}); an epoch "
+              f"holds {round(r.sum())} images for {len(files)} ({r.sum() / max(len(files), 1):.2f}x the steps)."]
+    return lines
+
+
 def main(argv=None) -> None:
     ap = training_parser(__doc__.splitlines()[0], data="crash-synth", epochs=30, batch=8, project=None)
     ap.add_argument("--nbs", type=int, default=None, help="nominal batch size (default: --batch, a step per batch)")
@@ -81,7 +118,13 @@ def main(argv=None) -> None:
     ap.add_argument("--report-only", action="store_true", help="train nothing: table of the recorded runs only")
     ap.add_argument("--record", default=None, help="metrics of finished runs (default "
                     "benchmarks/results/gjadet_ablation_<data>.json, committed)")
+    ap.add_argument("--counts", action="store_true", help="train nothing: the training split's class counts, "
+                    "groups and repeat factors at --rfs")
+    ap.add_argument("--rfs", type=float, default=1.0, help="repeat-factor threshold of the --counts report")
     a = ap.parse_args(argv)
+    if a.counts:
+        write_report(a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}_counts.md", counts_report(a, argv))
+        return
     rows = LONGTAIL if a.longtail else ROWS + VARIANTS if a.variants else ROWS
     if a.rows:
         known = {r[0]: r for r in rows}
@@ -102,8 +145,8 @@ def main(argv=None) -> None:
                     device=a.device, seed=seed, project=project, exist_ok=True, plots=False, val=False, workers=2,
                     iou_loss="ciou")
         for label, cfg, extra in rows:
-            name, key = f"{label.replace(' ', '')}-s{seed}", dict(epochs=a.epochs, imgsz=a.imgsz, batch=a.batch,
-                                                                   nbs=base["nbs"])
+            name = f"{label.replace(' ', '')}-s{seed}"
+            key = dict(epochs=extra.get("epochs", a.epochs), imgsz=a.imgsz, batch=a.batch, nbs=base["nbs"])
             metrics = record.get(name, key)
             if metrics is None and a.report_only:
                 continue
@@ -124,7 +167,8 @@ def write_table(a, argv, rows: list, results: dict, per_class: dict, lat: dict) 
     names = list(per_class[done[0][0]][0])
     lines = [f"# GJADet ablation on {a.data} ({datetime.date.today()})", "",
              f"Command: `{command_line('gjadet_ablation.py', argv)}`", "",
-             f"From scratch, {a.epochs} epochs, {a.imgsz} px, batch {a.batch}, nbs {a.nbs or a.batch}, CIoU, "
+             f"From scratch, {a.epochs} epochs (unless the row says), {a.imgsz} px, batch {a.batch}, "
+             f"nbs {a.nbs or a.batch}, CIoU, "
              f"last-epoch weights, seeds {a.seeds} (runs done per row in 'runs'); mean ± std over the seeds done "
              "(nan: empty class group). Latency: ONNX Runtime CPU, batch 1, 640 px, median of 50 interleaved runs, "
              f"ratio to the plain model ({PLAIN}), on {cpu_description()}.", "",

@@ -50,3 +50,33 @@ def test_unknown_row_is_refused_with_the_valid_labels(capsys):
         gjadet_ablation.main(["--longtail", "--rows", "YOLO27n"])
     err = capsys.readouterr().err
     assert "unknown rows ['YOLO27n']" in err and "'GJADet + EQFL'" in err
+
+
+def test_the_equal_step_row_trains_its_own_epochs_under_its_own_record_key(calls, tmp_path):
+    record = tmp_path / "r.json"
+    gjadet_ablation.main(["--longtail", "--seeds", "0", "--rows", "GJADet + BCE, rfs=1.0, 21 epochs", "GJADet + BCE",
+                          "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"), "--record", str(record)])
+    (cfg, args, name), (_, other, _) = calls
+    assert (cfg, name, args["epochs"], args["rfs"], other["epochs"]) == (
+        "gjadet-n.yaml", "GJADet+BCE,rfs=1.0,21epochs-s0", 21, 1.0, 30)
+    text = record.read_text()
+    assert "GJADet+BCE,rfs=1.0,21epochs-s0|batch=8,epochs=21," in text and "GJADet+BCE-s0|batch=8,epochs=30," in text
+
+
+def test_counts_report_against_counts_by_hand(tmp_path):
+    """4 training images: class 0 twice in each, class 1 once in one: 9 boxes; class 1 in 25 % of the images, so at
+    rfs=1 its image repeats sqrt(1 / 0.25) = 2 times and an epoch holds 3 + 2 = 5 images."""
+    labels = tmp_path / "labels" / "train"
+    labels.mkdir(parents=True)
+    for i in range(4):
+        rows = ["0 0.2 0.2 0.1 0.1", "0 0.6 0.6 0.1 0.1"] + (["1 0.5 0.5 0.2 0.2"] if i == 0 else [])
+        (labels / f"im{i}.txt").write_text("\n".join(rows) + "\n")
+    data = tmp_path / "d.yaml"
+    data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/train\nnames:\n  0: point\n  1: wheel\n")
+    out = tmp_path / "c.md"
+    gjadet_ablation.main(["--counts", "--data", str(data), "--out", str(out)])
+    text = out.read_text()
+    assert "4 training images, 9 boxes." in text
+    assert "| point | 8 | 88.9% | frequent | 4 | 100.0% | 1.00 |" in text
+    assert "| wheel | 1 | 11.1% | common | 1 | 25.0% | 2.00 |" in text
+    assert "25% of the images repeat (factor up to 2.00); an epoch holds 5 images for 4 (1.25x the steps)" in text
