@@ -14,7 +14,8 @@ YAML with direct regression). End-to-end rows (`end2end: True`) and distilled st
 same seed (Ultralytics' feature distillation `dis` 6.0; HSD's LD, weight 0.25, temperature 15); ', inherit...' rows
 start the student from that teacher's backbone (the same design: Ultralytics' `pretrained=` transfers its tensors,
 the inheriting strategy of ICD, Kang et al., NeurIPS 2021), 'inherit' alone without distillation, 'inherit + gated
-LD' with LD only where the teacher's box is the closer to the ground truth (`ld_gate`); 'GJADet, 16 bins,
+LD' with LD only where the teacher's box is the closer to the ground truth (`ld_gate`), 'inherit + LD 30 epochs'
+with LD in the first 30 epochs only (`ld_epochs`); 'GJADet, 16 bins,
 prior, gjr_beta 0' / ', BCE' change GJADet's classification loss (the other GJADet rows: GJR with the paper's
 quality-focal element, gjr_beta 2; 'gjr_beta 0', GJR's reweighting over BCE, is the default). Every run trains from
 scratch with the family's trainer and defaults, the same epochs, image size, batch and seed, and is reused when
@@ -60,7 +61,9 @@ KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, **LD}, "dis + LD
       "inherit": {"inherit": True, "distill": False}, "inherit + LD": {"inherit": True, "dis": 0.0, **LD},
       "inherit + dis + LD": {"inherit": True, "dis": 6.0, **LD},
       # LD only where the teacher's box is the closer to the truth (ld_gate: ext/models/hsd/distill.py)
-      "inherit + gated LD": {"inherit": True, "dis": 0.0, "ld_gate": True, **LD}}  # distilled rows: training keys
+      "inherit + gated LD": {"inherit": True, "dis": 0.0, "ld_gate": True, **LD},
+      # LD in the first 30 epochs only (ld_epochs; half of the default 60): early-stopped distillation
+      "inherit + LD 30 epochs": {"inherit": True, "dis": 0.0, "ld_epochs": 30, **LD}}  # distilled rows: training keys
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
     *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, fam) for name, cfg, fam in FAMILIES

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from ultralytics.nn.modules.block import DFL
+from ultralytics.utils.torch_utils import unwrap_model
 
 import ext
 from ext.models.hsd.distill import (LDDistillationModel, box_distillation, check_teacher, localization_distillation,
@@ -219,3 +220,15 @@ def test_gated_distillation_trains(teacher_pt, tmp_path, fault_tiny):
     row = next(csv.DictReader(open(s.trainer.save_dir / "results.csv")))
     assert s.trainer.args.ld_gate is True and math.isfinite(float(row["train/ld_loss"]))
     assert float(row["train/ld_loss"]) >= 0
+
+
+def test_ld_epochs_stops_distillation_after_n_epochs(teacher_pt, tmp_path, fault_tiny):
+    """ld_epochs=1: epoch 1 has its LD and class-KL terms, epoch 2 none (the ground truth alone); the trainer hands
+    each epoch to the distillation model."""
+    s = ext.HSD("hsd-n.yaml")
+    s.train(data="fault-synth-tiny", distill_model=teacher_pt, ld_epochs=1, ld_cls=0.5, project=str(tmp_path),
+            name="e", epochs=2, imgsz=64, batch=4, workers=0, device="cpu", plots=False, exist_ok=True)
+    first, second = csv.DictReader(open(s.trainer.save_dir / "results.csv"))
+    assert float(first["train/ld_loss"]) > 0 and float(first["train/kd_cls_loss"]) > 0
+    assert float(second["train/ld_loss"]) == 0 and float(second["train/kd_cls_loss"]) == 0
+    assert unwrap_model(s.trainer.model).epoch == 1

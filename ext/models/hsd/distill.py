@@ -29,6 +29,10 @@ as side distances at the same anchor (each head's expected distance per side: th
 ground truth more than the student's (IoU; `teacher_ahead`), so a teacher that is behind its student at some anchors
 (an inheriting student soon is: docs/design.md) pulls it only where it is right. The normalisation is unchanged: the
 gate removes terms, it does not re-weight the others.
+
+`ld_epochs=N` keeps both terms (box and class KL) for the first N epochs only (early-stopped distillation, Cho and
+Hariharan, ICCV 2019): an inheriting student passes its teacher during training, and later epochs then learn from the
+ground truth alone. The trainer hands the epoch over (`LDDistillationModel.epoch`, set at each epoch start).
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ PAPER_FD_WEIGHT = 0.25  # HSD's loss: L_FC + 2 L_FR + 0.25 L_FD + 0.25 L_KD (REF
 
 class LDDistillationModel(DistillationModel):
     """Ultralytics' `DistillationModel` plus HSD's localization distillation; reads ld_weight, ld_T, ld_cls,
-    ld_gate.
+    ld_gate, ld_epochs (against `epoch`, the 0-based epoch in training, set by the trainer).
 
     `ld_weight` is in the paper's units: it is scaled by dfl / 0.25 (Ultralytics' DFL gain over the paper's FD
     weight), so LD keeps the paper's balance against the distribution loss (gain 1.5 at the defaults).
@@ -109,6 +113,7 @@ class LDDistillationModel(DistillationModel):
         check_teacher(teacher_model, student_model)
         super().__init__(teacher_model, student_model)
         self.ld = uses_ld(teacher_model, student_model)
+        self.epoch = 0
         t, st = _head(teacher_model).reg_max, _head(student_model).reg_max
         LOGGER.info(f"distillation (teacher reg_max {t}, student reg_max {st}): feature term (dis), "
                     f"{'LD on the box distributions' if self.ld else 'box distillation (GIoU to the teacher boxes)'}"
@@ -117,6 +122,9 @@ class LDDistillationModel(DistillationModel):
     def _ld_args(self) -> tuple[float, float, float]:
         a = self.student_model.args
         gain = float(arg(a, "dfl" if self.ld else "box") or 0.0) / PAPER_FD_WEIGHT
+        last = int(arg(a, "ld_epochs") or 0)
+        if last > 0 and getattr(self, "epoch", 0) >= last:  # early-stopped: the ground truth alone from here
+            return 0.0, float(arg(a, "ld_T")), 0.0
         return float(arg(a, "ld_weight")) * gain, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
 
     def loss(self, batch: dict, preds=None):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ultralytics.utils.torch_utils import unwrap_model
+
 from ...nn.tasks import HSDModel
 from ..detector import ExtTrainer
-from .distill import ld_distillation, load_teacher
+from .distill import LDDistillationModel, ld_distillation, load_teacher
 from .val import HSDValidator
 
 
@@ -24,8 +26,16 @@ class HSDTrainer(ExtTrainer):
         if overrides and overrides.get("distill_model") and not overrides.get("resume"):
             load_teacher(overrides["distill_model"])  # a missing or broken teacher stops the run here
         super().__init__(**({"cfg": cfg} if cfg else {}), overrides=overrides, _callbacks=_callbacks)
+        self.add_callback("on_train_epoch_start", hand_epoch_to_distillation)
 
     def _setup_train(self):
         """Ultralytics' setup, building `LDDistillationModel` wherever it would build a `DistillationModel`."""
         with ld_distillation():
             super()._setup_train()
+
+
+def hand_epoch_to_distillation(trainer) -> None:
+    """Tell `LDDistillationModel` which epoch starts (for `ld_epochs`); a resumed run starts at its own epoch."""
+    model = unwrap_model(trainer.model)
+    if isinstance(model, LDDistillationModel):
+        model.epoch = trainer.epoch
