@@ -86,7 +86,16 @@ def _head_swaps() -> list:
             *((f"HSD student, shortcuts, {kd}", "hsd-n.yaml", {}, {"teacher": TEACHER, **args})
               for kd, args in KD.items()),
             ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", swapped_head("hsd-teacher.yaml", "HKH",
-                                                                            ["nc", 3, 256]), {})]
+                                                                            ["nc", 3, 256]), {}),
+            # which shortcut carries the student's gain: each alone (the other off, as in the paper's student)
+            ("HSD student, HKN residual only", "hsd-n.yaml", switched("HKH", ["nc", 3, 256, False]), {}),
+            ("HSD student, HKH shortcut only", "hsd-n.yaml", switched("HKN", [256, True, True, True, False]), {})]
+
+
+def switched(module: str, args: list) -> dict:
+    """`{"head": ...}`: hsd.yaml's head rows with the row of `module` given `args` instead (its other rows kept)."""
+    head = [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / "hsd.yaml")["head"]]
+    return {"head": [row[:3] + [args] if row[2] == module else row for row in head]}
 
 
 def swapped_head(cfg: str, module: str, args: list) -> dict:
