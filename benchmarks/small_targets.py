@@ -87,6 +87,11 @@ def _head_swaps() -> list:
               for kd, args in KD.items()),
             ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", swapped_head("hsd-teacher.yaml", "HKH",
                                                                             ["nc", 3, 256]), {}),
+            # box distillation (what a direct-regression student gets from a 16-bin teacher: GIoU to the teacher's
+            # boxes at the student's foreground anchors, ld_weight 0.25 = the ground-truth box term's gain)
+            ("HSD student, shortcuts, reg_max 1", "hsd-n.yaml", {"reg_max": 1}, {}),
+            ("HSD student, shortcuts, reg_max 1, box KD", "hsd-n.yaml", {"reg_max": 1},
+             {"teacher": TEACHER, "dis": 0.0, **LD}),
             # which shortcut carries the student's gain: each alone (the other off, as in the paper's student)
             ("HSD student, HKN residual only", "hsd-n.yaml", switched("HKH", ["nc", 3, 256, False]), {}),
             ("HSD student, HKH shortcut only", "hsd-n.yaml", switched("HKN", [256, True, True, True, False]), {})]

@@ -123,3 +123,17 @@ def test_shortcut_ablation_rows_switch_one_shortcut_off(label, residual, shortcu
     full = ExtDetectionModel("hsd-n.yaml", nc=2, verbose=False)
     assert m.model[10].residual is residual and any(isinstance(x, ShortcutTower) for x in m.modules()) is shortcut
     assert m.state_dict().keys() == full.state_dict().keys()  # the same layers: shortcuts add no parameters
+
+
+def test_box_kd_row_distils_a_direct_regression_student_from_the_teacher_of_its_seed(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(small_targets, "train_or_reuse",
+                        lambda cfg, args, name: calls.append((cfg, args, name)) or f"/r/{name}/best.pt")
+    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
+        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1}, "names": ["Clips"]})
+    small_targets.main(["--rows", "HSD student, shortcuts, reg_max 1, box KD", "--seeds", "1", "--project",
+                        str(tmp_path / "p"), "--out", str(tmp_path / "t.md"), "--record", str(tmp_path / "r.json")])
+    (t_cfg, _, t_name), (s_cfg, s_args, s_name) = calls
+    assert (t_cfg, t_name) == ("hsd-teacher-n.yaml", "HSDteacher_16bins_prior-s1")
+    assert YAML.load(s_cfg)["reg_max"] == 1 and s_name == "HSDstudent_shortcuts_reg_max1_boxKD-s1"
+    assert s_args["distill_model"] == f"/r/{t_name}/best.pt" and s_args["ld_weight"] == 0.25
