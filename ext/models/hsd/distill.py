@@ -31,8 +31,8 @@ ground truth more than the student's (IoU; `teacher_ahead`), so a teacher that i
 gate removes terms, it does not re-weight the others.
 
 `ld_epochs=N` keeps both terms (box and class KL) for the first N epochs only (early-stopped distillation, Cho and
-Hariharan, ICCV 2019): an inheriting student passes its teacher during training, and later epochs then learn from the
-ground truth alone. The trainer hands the epoch over (`LDDistillationModel.epoch`, set at each epoch start).
+Hariharan, ICCV 2019); later epochs learn from the ground truth alone. On rail-tracks it steadies LD but does not beat
+inheriting alone (docs/design.md). The trainer hands the epoch over (`LDDistillationModel.epoch`, each epoch start).
 """
 
 from __future__ import annotations
