@@ -81,33 +81,45 @@ def _head_swaps() -> list:
     """Where the student loses to its teacher: each half of the student (HKN neck, HKH head) with the other half
     of the teacher (PAFPN neck, Detect head), the same backbone, 16 bins with the prior; and the student with
     identity shortcuts around its depthwise-separable blocks (HKN residual, HKH shortcut)."""
-    return [("HSD student, HKN + Detect", "hsd-paper-n.yaml", swapped_head("hsd-paper.yaml", "Detect", ["nc"]), {}),
+    return [("HSD student, HKN + Detect", "hsd-paper-n.yaml", head_with("hsd-paper.yaml", "Detect", ["nc"]), {}),
             ("HSD student, shortcuts", "hsd-n.yaml", {}, {}),
             *((f"HSD student, shortcuts, {kd}", "hsd-n.yaml", {}, {"teacher": TEACHER, **args})
               for kd, args in KD.items()),
-            ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", swapped_head("hsd-teacher.yaml", "HKH",
-                                                                            ["nc", 3, 256]), {}),
+            ("HSD student, PAFPN + HKH", "hsd-teacher-n.yaml", head_with("hsd-teacher.yaml", "HKH",
+                                                                         ["nc", 3, 256]), {}),
             # box distillation (what a direct-regression student gets from a 16-bin teacher: GIoU to the teacher's
             # boxes at the student's foreground anchors, ld_weight 0.25 = the ground-truth box term's gain)
             ("HSD student, shortcuts, reg_max 1", "hsd-n.yaml", {"reg_max": 1}, {}),
             ("HSD student, shortcuts, reg_max 1, box KD", "hsd-n.yaml", {"reg_max": 1},
              {"teacher": TEACHER, "dis": 0.0, **LD}),
             # which shortcut carries the student's gain: each alone (the other off, as in the paper's student)
-            ("HSD student, HKN residual only", "hsd-n.yaml", switched("HKH", ["nc", 3, 256, False]), {}),
-            ("HSD student, HKH shortcut only", "hsd-n.yaml", switched("HKN", [256, True, True, True, False]), {})]
+            ("HSD student, HKN residual only", "hsd-n.yaml",
+             head_with("hsd.yaml", "HKH", ["nc", 3, 256, False], old="HKH"), {}),
+            ("HSD student, HKH shortcut only", "hsd-n.yaml",
+             head_with("hsd.yaml", "HKN", [256, True, True, True, False], old="HKN"), {})]
 
 
-def switched(module: str, args: list) -> dict:
-    """`{"head": ...}`: hsd.yaml's head rows with the row of `module` given `args` instead (its other rows kept)."""
-    head = [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / "hsd.yaml")["head"]]
-    return {"head": [row[:3] + [args] if row[2] == module else row for row in head]}
+TEACHER26 = "HSD teacher, YOLO26 backbone"  # distils the 'HSD student, YOLO26 backbone, ...' rows
 
 
-def swapped_head(cfg: str, module: str, args: list) -> dict:
-    """`{"head": ...}`: the head rows of `cfg` with its last row (the detection head) replaced by `module` with
-    `args`, from the same sources: e.g. the student's HKN with Ultralytics' Detect head instead of HKH."""
+def _yolo26_backbone() -> list:
+    """Both families on YOLO26's backbone (C3k2, residual SPPF, C2PSA) instead of YOLOv8's C2f one: the student
+    alone and with its teacher (the same backbone), GJADet with its default loss (GJR over BCE); compare with
+    'HSD student, shortcuts...', 'HSD teacher, 16 bins, prior' and 'GJADet, 16 bins, prior, gjr_beta 0'."""
+    return [(TEACHER26, "hsd-teacher-yolo26-n.yaml", {}, {}),
+            ("HSD student, YOLO26 backbone", "hsd-yolo26-n.yaml", {}, {}),
+            *((f"HSD student, YOLO26 backbone, {kd}", "hsd-yolo26-n.yaml", {}, {"teacher": TEACHER26, **KD[kd]})
+              for kd in ("inherit", "inherit + LD")),
+            ("GJADet, YOLO26 backbone", "gjadet-yolo26-n.yaml", {}, {})]
+
+
+def head_with(cfg: str, module: str, args: list, old: str | None = None) -> dict:
+    """`{"head": ...}`: the head rows of our `cfg` with the row of module `old` (default: the last row, the
+    detection head) built as `module` with `args` instead, from the same sources; e.g. the student's HKN with
+    Ultralytics' Detect head instead of HKH, or HKH without its shortcuts."""
     head = [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]]
-    head[-1] = [head[-1][0], 1, module, args]
+    i = next(i for i, row in enumerate(head) if row[2] == old) if old else len(head) - 1
+    head[i] = [head[i][0], head[i][1], module, args]
     return {"head": head}
 
 
@@ -195,7 +207,7 @@ def main(argv=None) -> None:
         write_report(a.out or f"docs/small_targets_{Path(a.data).stem}_sizes.md", sizes_report(a, argv))
         return
     a.out = a.out or f"docs/small_targets_{Path(a.data).stem}.md"
-    known = {label: row for label, *row in ROWS + OPT_IN + _head_swaps()}
+    known = {label: row for label, *row in ROWS + OPT_IN + _head_swaps() + _yolo26_backbone()}
     unknown = set(a.rows or ()) - set(known)
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; valid: {list(known)}")

@@ -80,6 +80,20 @@ def test_inherit_rows_start_the_student_from_the_teacher(calls, tmp_path):
     assert gated["ld_gate"] is True and gated["distill_model"] == teacher and "ld_gate" not in with_ld
 
 
+def test_yolo26_backbone_rows_inherit_from_the_teacher_of_the_same_backbone(calls, tmp_path):
+    small_targets.main(["--rows", "HSD student, YOLO26 backbone, inherit + LD", "GJADet, YOLO26 backbone",
+                        "--seeds", "0", "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
+                        "--record", str(tmp_path / "r.json")])
+    by_cfg = {cfg: (args, name) for cfg, args, name in calls}
+    assert by_cfg["hsd-teacher-yolo26-n.yaml"][1] == "HSDteacher_YOLO26backbone-s0"
+    student, name = by_cfg["hsd-yolo26-n.yaml"]
+    teacher = "/runs/HSDteacher_YOLO26backbone-s0/weights/best.pt"
+    assert name == "HSDstudent_YOLO26backbone_inherit+LD-s0"
+    assert student["pretrained"] == student["distill_model"] == teacher and student["ld_weight"] == 0.25
+    gjadet, _ = by_cfg["gjadet-yolo26-n.yaml"]
+    assert not {"cls_loss", "gjr_beta"} & set(gjadet)  # the package's default loss
+
+
 def test_head_swap_rows_keep_the_sources_and_swap_only_the_head(tmp_path):
     rows = {label: (cfg, yaml) for label, cfg, yaml, _ in small_targets._head_swaps()}
     assert rows["HSD student, shortcuts"] == ("hsd-n.yaml", {})  # the default student, as it is

@@ -51,10 +51,15 @@ def test_same_backbone_of_student_and_teacher(tmp_path):
     assert same_backbone("hsd-n.yaml", str(teacher)) and same_backbone("hsd-paper-n.yaml", str(teacher))
     assert not same_backbone("hsd-s.yaml", str(teacher))  # wider: no tensor fits
     assert not same_backbone("yolo11n.yaml", str(teacher))
+    assert not same_backbone("hsd-yolo26-n.yaml", str(teacher))  # another backbone
+    torch.save({"model": ExtDetectionModel("hsd-teacher-yolo26-n.yaml", verbose=False)}, teacher)
+    assert same_backbone("hsd-yolo26-n.yaml", str(teacher)) and not same_backbone("hsd-n.yaml", str(teacher))
 
 
 def test_teacher_of_a_student_keeps_its_scale():
     from ext.models.hsd.pipeline import teacher_yaml
 
-    students = ("hsd.yaml", "hsd-s.yaml", "hsd-paper-s.yaml", "cfg/hsd-paper.yaml", "my.yaml")
-    assert [teacher_yaml(s)[len("hsd-teacher-"):] for s in students] == ["n.yaml", "s.yaml", "s.yaml", "n.yaml", "n.yaml"]
+    students = ("hsd.yaml", "hsd-s.yaml", "hsd-paper-s.yaml", "cfg/hsd-paper.yaml", "my.yaml", "hsd-yolo26-s.yaml",
+                "hsd-yolo26.yaml")
+    assert [teacher_yaml(s)[len("hsd-teacher"):] for s in students] == [
+        "-n.yaml", "-s.yaml", "-s.yaml", "-n.yaml", "-n.yaml", "-yolo26-s.yaml", "-yolo26-n.yaml"]

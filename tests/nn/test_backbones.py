@@ -52,3 +52,21 @@ def test_darknet53_at_full_scale_is_darknet53():
     net = GJADet("gjadet-darknet-l.yaml").model
     convs = sum(isinstance(m, torch.nn.Conv2d) for m in net.model[:11].modules())
     assert convs == 52
+
+
+@pytest.mark.parametrize("cfg", ["hsd-yolo26-n.yaml", "hsd-teacher-yolo26-n.yaml", "gjadet-yolo26-n.yaml"])
+def test_yolo26_backbone_is_ultralytics_yolo26n(cfg):
+    """Rows 0-10 of the YOLO26-backbone YAMLs are yolo26.yaml's backbone rows; at scale n they build YOLO26n's
+    backbone layers (module types, tensor names and shapes) and, from the same seed, its initial weights."""
+    from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+
+    from ext.nn.tasks import ExtDetectionModel
+
+    assert load_model_yaml(cfg)["backbone"] == yaml_model_load("yolo26n.yaml")["backbone"]
+    torch.manual_seed(0)
+    ours = ExtDetectionModel(cfg, verbose=False).model[:11]
+    torch.manual_seed(0)
+    theirs = DetectionModel("yolo26n.yaml", verbose=False).model[:11]
+    assert [type(m) for m in ours] == [type(m) for m in theirs]
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)

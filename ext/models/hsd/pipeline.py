@@ -22,9 +22,10 @@ DEFAULTS = dict(model="hsd-n.yaml", data="fault-synth", epochs=30, imgsz=320, ba
 
 def teacher_yaml(student: str) -> str:
     """The teacher YAML of the same backbone and scale as a student YAML name (`hsd-s.yaml`, `hsd-paper-s.yaml` ->
-    `hsd-teacher-s.yaml`); `hsd-teacher-n.yaml` for any other name."""
-    m = re.fullmatch(r"hsd(?:-paper)?-?([nsmlx])?\.ya?ml", Path(student).name)
-    return f"hsd-teacher-{(m and m.group(1)) or 'n'}.yaml"
+    `hsd-teacher-s.yaml`, `hsd-yolo26-s.yaml` -> `hsd-teacher-yolo26-s.yaml`); `hsd-teacher-n.yaml` for any other
+    name."""
+    m = re.fullmatch(r"hsd(?:-paper)?(-yolo26)?-?([nsmlx])?\.ya?ml", Path(student).name)
+    return f"hsd-teacher{(m and m.group(1)) or ''}-{(m and m.group(2)) or 'n'}.yaml"
 
 
 def same_backbone(student: str, teacher_pt: str) -> bool:
