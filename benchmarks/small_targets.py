@@ -100,6 +100,8 @@ def _head_swaps() -> list:
 
 
 TEACHER26 = "HSD teacher, YOLO26 backbone"  # distils the 'HSD student, YOLO26 backbone, ...' rows
+WIDTH256 = [[[4, 6, 10], 1, "HKN", [256, True, True, True, True]], *([11, 1, "Index", [256, i]] for i in range(3)),
+            [[12, 13, 14], 1, "HKH", ["nc", 3, 256, True]]]
 
 
 def _yolo26_backbone() -> list:
@@ -108,6 +110,8 @@ def _yolo26_backbone() -> list:
     'HSD student, shortcuts...', 'HSD teacher, 16 bins, prior' and 'GJADet, 16 bins, prior, gjr_beta 0'."""
     return [(TEACHER26, "hsd-teacher-yolo26-n.yaml", {}, {}),
             ("HSD student, YOLO26 backbone", "hsd-yolo26-n.yaml", {}, {}),
+            # the same at hsd.yaml's width 256 (0.601x YOLO26n's parameters: over the 0.6x budget)
+            ("HSD student, YOLO26 backbone, width 256", "hsd-yolo26-n.yaml", {"head": WIDTH256}, {}),
             *((f"HSD student, YOLO26 backbone, {kd}", "hsd-yolo26-n.yaml", {}, {"teacher": TEACHER26, **KD[kd]})
               for kd in ("inherit", "inherit + LD")),
             ("GJADet, YOLO26 backbone", "gjadet-yolo26-n.yaml", {}, {})]

@@ -70,3 +70,16 @@ def test_yolo26_backbone_is_ultralytics_yolo26n(cfg):
     assert [type(m) for m in ours] == [type(m) for m in theirs]
     a, b = ours.state_dict(), theirs.state_dict()
     assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("cfg", ["hsd-n.yaml", "hsd-yolo26-n.yaml"])
+def test_student_has_at_most_six_tenths_of_yolo26n_parameters(cfg):
+    from ultralytics.nn.tasks import DetectionModel
+
+    from ext.nn.tasks import ExtDetectionModel
+
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    ratio = count(ExtDetectionModel(cfg, verbose=False)) / count(DetectionModel("yolo26n.yaml", verbose=False))
+    assert 0.5 < ratio <= 0.6
