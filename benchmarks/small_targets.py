@@ -113,7 +113,7 @@ def _yolo26_backbone() -> list:
             # the same at hsd.yaml's width 256 (0.601x YOLO26n's parameters: over the 0.6x budget)
             ("HSD student, YOLO26 backbone, width 256", "hsd-yolo26-n.yaml", {"head": WIDTH256}, {}),
             *((f"HSD student, YOLO26 backbone, {kd}", "hsd-yolo26-n.yaml", {}, {"teacher": TEACHER26, **KD[kd]})
-              for kd in ("inherit", "inherit + LD")),
+              for kd in ("dis", "inherit", "inherit + LD")),
             ("GJADet, YOLO26 backbone", "gjadet-yolo26-n.yaml", {}, {})]
 
 
