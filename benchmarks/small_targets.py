@@ -17,7 +17,9 @@ the inheriting strategy of ICD, Kang et al., NeurIPS 2021), 'inherit' alone with
 LD' with LD only where the teacher's box is the closer to the ground truth (`ld_gate`), 'inherit + LD 30 epochs'
 with LD in the first 30 epochs only (`ld_epochs`); 'GJADet, 16 bins,
 prior, gjr_beta 0' / ', BCE' change GJADet's classification loss (the other GJADet rows: GJR with the paper's
-quality-focal element, gjr_beta 2; 'gjr_beta 0', GJR's reweighting over BCE, is the default). Every run trains from
+quality-focal element, gjr_beta 2; 'gjr_beta 0', GJR's reweighting over BCE, is the default). '..., YOLO26 backbone'
+rows (opt-in) put both families on YOLO26's backbone (hsd-yolo26.yaml, hsd-teacher-yolo26.yaml, gjadet-yolo26.yaml)
+with the package defaults. Every run trains from
 scratch with the family's trainer and defaults, the same epochs, image size, batch and seed, and is reused when
 finished (restartable); each best.pt is validated with the HSD validator (mAP50-95, per-class mAP50-95, image-level
 CDR at score 0.5) and its metrics recorded in benchmarks/results/small_targets_<data>.json (committed: a new
@@ -258,7 +260,10 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
              "score 0.5. "
              "'uniform': Ultralytics' box start (dfl_prior=0); 'prior': dfl_prior 2.0 cells (ext/nn/box_prior.py); "
              "'reg_max 1': direct regression. GJADet rows: GJR with the paper's quality-focal element (gjr_beta 2) "
-             "unless named 'gjr_beta 0' (GJR over BCE, the package default) or 'BCE'.", "",
+             "unless named 'gjr_beta 0' (GJR over BCE, the package default) or 'BCE'. 'YOLO26 backbone' rows: "
+             "hsd-yolo26 / hsd-teacher-yolo26 / gjadet-yolo26 (YOLO26's backbone rows) with the package defaults "
+             "(GJADet: GJR over BCE); their HSD students learn from the 'HSD teacher, YOLO26 backbone' run of "
+             "the same seed.", "",
              f"| model | mAP50-95 | {' | '.join(f'AP {n}' for n in names)} | CDR@0.5 | per seed mAP50-95 | runs | "
              "machine |",
              f"| --- | --- | {' | '.join('---' for _ in names)} | --- | --- | --- | --- |"]
