@@ -23,7 +23,7 @@ ort = pytest.importorskip("onnxruntime")
 CFGS = sorted(f"{p.stem}-n.yaml" for p in (cfg_dir() / "models").glob("*.yaml")) + ["gjadet-dyhead-n.yaml",
                                                                                      "gjadet-fpn-n.yaml"]
 FAMILIES = {"hsd-n.yaml", "hsd-paper-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml",
-            "gjadet-fpn-n.yaml"}
+            "gjadet-fpn-n.yaml", "hsd-yolo26-n.yaml", "hsd-teacher-yolo26-n.yaml", "gjadet-yolo26-n.yaml"}
 
 
 def _max_diff(out: np.ndarray, ref: np.ndarray, size: int) -> float:
