@@ -65,7 +65,10 @@ KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, **LD}, "dis + LD
       # LD only where the teacher's box is the closer to the truth (ld_gate: ext/models/hsd/distill.py)
       "inherit + gated LD": {"inherit": True, "dis": 0.0, "ld_gate": True, **LD},
       # LD in the first 30 epochs only (ld_epochs; half of the default 60): early-stopped distillation
-      "inherit + LD 30 epochs": {"inherit": True, "dis": 0.0, "ld_epochs": 30, **LD}}  # distilled rows: training keys
+      "inherit + LD 30 epochs": {"inherit": True, "dis": 0.0, "ld_epochs": 30, **LD},
+      # the class-logit KL at the student's foreground anchors (ld_cls, column kd_cls_loss), with and without LD
+      "inherit + class KD": {"inherit": True, "dis": 0.0, "ld_weight": 0.0, "ld_T": 15.0, "ld_cls": 1.0},
+      "inherit + LD + class KD": {"inherit": True, "dis": 0.0, "ld_cls": 1.0, **LD}}  # distilled rows: training keys
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
     *((f"{name}, {variant}, end2end", cfg, {"end2end": True, **yaml}, fam) for name, cfg, fam in FAMILIES
