@@ -80,6 +80,20 @@ def test_inherit_rows_start_the_student_from_the_teacher(calls, tmp_path):
     assert gated["ld_gate"] is True and gated["distill_model"] == teacher and "ld_gate" not in with_ld
 
 
+def test_class_kd_rows_add_the_class_logit_kl_with_and_without_ld(calls, tmp_path):
+    small_targets.main(["--rows", "HSD student, shortcuts, inherit + class KD",
+                        "HSD student, shortcuts, inherit + LD + class KD", "--seeds", "0",
+                        "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
+                        "--record", str(tmp_path / "r.json")])
+    students = {name: args for cfg, args, name in calls if cfg == "hsd-n.yaml"}
+    teacher = "/runs/HSDteacher_16bins_prior-s0/weights/best.pt"
+    alone = students["HSDstudent_shortcuts_inherit+classKD-s0"]
+    with_ld = students["HSDstudent_shortcuts_inherit+LD+classKD-s0"]
+    assert alone["pretrained"] == alone["distill_model"] == with_ld["distill_model"] == teacher
+    assert (alone["ld_cls"], alone["ld_weight"]) == (1.0, 0.0)
+    assert (with_ld["ld_cls"], with_ld["ld_weight"]) == (1.0, 0.25)
+
+
 def test_yolo26_backbone_rows_inherit_from_the_teacher_of_the_same_backbone(calls, tmp_path):
     small_targets.main(["--rows", "HSD student, YOLO26 backbone, inherit + LD", "GJADet, YOLO26 backbone",
                         "--seeds", "0", "--project", str(tmp_path / "p"), "--out", str(tmp_path / "t.md"),
