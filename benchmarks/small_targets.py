@@ -105,8 +105,7 @@ def _head_swaps() -> list:
 
 
 TEACHER26 = "HSD teacher, YOLO26 backbone"  # distils the 'HSD student, YOLO26 backbone, ...' rows
-WIDTH256 = [[[4, 6, 10], 1, "HKN", [256, True, True, True, True]], *([11, 1, "Index", [256, i]] for i in range(3)),
-            [[12, 13, 14], 1, "HKH", ["nc", 3, 256, True]]]
+
 
 
 def _yolo26_backbone() -> list:
@@ -116,10 +115,16 @@ def _yolo26_backbone() -> list:
     return [(TEACHER26, "hsd-teacher-yolo26-n.yaml", {}, {}),
             ("HSD student, YOLO26 backbone", "hsd-yolo26-n.yaml", {}, {}),
             # the same at hsd.yaml's width 256 (0.601x YOLO26n's parameters: over the 0.6x budget)
-            ("HSD student, YOLO26 backbone, width 256", "hsd-yolo26-n.yaml", {"head": WIDTH256}, {}),
+            ("HSD student, YOLO26 backbone, width 256", "hsd-yolo26-n.yaml", at_width("hsd-yolo26.yaml", 224, 256), {}),
             *((f"HSD student, YOLO26 backbone, {kd}", "hsd-yolo26-n.yaml", {}, {"teacher": TEACHER26, **KD[kd]})
               for kd in ("dis", "inherit", "inherit + LD")),
             ("GJADet, YOLO26 backbone", "gjadet-yolo26-n.yaml", {}, {})]
+
+
+def at_width(cfg: str, old: int, new: int) -> dict:
+    """`{"head": ...}`: the head rows of our `cfg` with every width argument `old` (full-scale channels) as `new`."""
+    head = YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]
+    return {"head": [[*row[:3], [new if a == old else a for a in row[3]]] for row in head]}
 
 
 def head_with(cfg: str, module: str, args: list, old: str | None = None) -> dict:
