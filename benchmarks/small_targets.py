@@ -38,6 +38,7 @@ from ultralytics.utils import YAML
 
 import ext
 from ext.nn.tasks import load_model_yaml
+from ext.paths import models_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
 from runs import (Record, command_line, cpu_description, finished, train_or_reuse, training_parser,  # noqa: E402
@@ -67,7 +68,7 @@ KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, **LD}, "dis + LD
       # LD in the first 30 epochs only (ld_epochs; half of the default 60): early-stopped distillation
       "inherit + LD 30 epochs": {"inherit": True, "dis": 0.0, "ld_epochs": 30, **LD},
       # the class-logit KL at the student's foreground anchors (ld_cls, column kd_cls_loss), with and without LD
-      "inherit + class KD": {"inherit": True, "dis": 0.0, "ld_weight": 0.0, "ld_T": 15.0, "ld_cls": 1.0},
+      "inherit + class KD": {"inherit": True, "dis": 0.0, **LD, "ld_weight": 0.0, "ld_cls": 1.0},
       "inherit + LD + class KD": {"inherit": True, "dis": 0.0, "ld_cls": 1.0, **LD}}  # distilled rows: training keys
 OPT_IN = [  # --rows only
     ("YOLO11n, reg_max 1", "yolo11n.yaml", {"reg_max": 1}, {}),
@@ -121,17 +122,21 @@ def _yolo26_backbone() -> list:
             ("GJADet, YOLO26 backbone", "gjadet-yolo26-n.yaml", {}, {})]
 
 
+def head_rows(cfg: str) -> list[list]:
+    """The `head` rows of our model YAML `cfg` (a file name in cfg/models), each as a list."""
+    return [list(row) for row in YAML.load(models_dir() / cfg)["head"]]
+
+
 def at_width(cfg: str, old: int, new: int) -> dict:
     """`{"head": ...}`: the head rows of our `cfg` with every width argument `old` (full-scale channels) as `new`."""
-    head = YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]
-    return {"head": [[*row[:3], [new if a == old else a for a in row[3]]] for row in head]}
+    return {"head": [[*row[:3], [new if a == old else a for a in row[3]]] for row in head_rows(cfg)]}
 
 
 def head_with(cfg: str, module: str, args: list, old: str | None = None) -> dict:
     """`{"head": ...}`: the head rows of our `cfg` with the row of module `old` (default: the last row, the
     detection head) built as `module` with `args` instead, from the same sources; e.g. the student's HKN with
     Ultralytics' Detect head instead of HKH, or HKH without its shortcuts."""
-    head = [list(row) for row in YAML.load(Path(ext.__file__).parent.parent / "cfg" / "models" / cfg)["head"]]
+    head = head_rows(cfg)
     i = next(i for i, row in enumerate(head) if row[2] == old) if old else len(head) - 1
     head[i] = [head[i][0], head[i][1], module, args]
     return {"head": head}
