@@ -11,28 +11,36 @@ from __future__ import annotations
 
 import sys
 from difflib import get_close_matches
+from pathlib import Path
 
 from ultralytics.cfg import merge_equals_args
-from ultralytics.utils import LOGGER
+from ultralytics.utils import DEFAULT_CFG_DICT, LOGGER
 
+from .models import GJADet, HSD
 from .models.family import family_of
-from .registry import ext_defaults, parse_args
+from .registry import ext_defaults, key_values, parse_args
+from .tools.measure import KEYS as MEASURE_KEYS
 
 MODES = ("train", "val", "predict", "export", "benchmark")
-DEFAULT_MODEL = {"train": "hsd-n.yaml"}
-TOOLS = {  # analysis modes: {mode: (keys of their own, Ultralytics keys they take; None = all, passed to track)}
-    "cam": (("layer", "out"), ("model", "source", "imgsz", "conf", "device")),
+RUN_DIR = ("project", "name", "exist_ok")  # Ultralytics' run-folder keys: every mode that writes files takes them
+TOOLS = {  # analysis modes: {mode: (keys of their own, keys they take; None = the predict keys, passed to predict)}
+    "cam": (("layer", "out"), ("model", "source", "imgsz", "conf", "device", *RUN_DIR)),
     "track": (("out",), None),
     "inspect": (("out",), None),
 }
+TOOL_EXT_KEYS = {  # our keys that track / inspect use; the rest of ours are training or export keys
+    "track": {"subpixel", *MEASURE_KEYS},
+    "inspect": {"slice", "slice_overlap", "slice_full", "faults", "labels"},
+}
+TRAIN_KEYS_PREDICT_USES = {"model", "data", "batch", "imgsz", "device", "verbose", "save", "compile", "channels_last",
+                           *RUN_DIR}
 
-HELP = f"""Usage: fdet MODE key=value ...
+USAGE = """Usage: fdet MODE key=value ...
 
   MODE     train | val | predict | export | benchmark | data | cam | track | inspect | help
-  keys     every `yolo` key (see `yolo cfg`) plus ours:
-{chr(10).join(f'             {k}={v}' for k, v in ext_defaults().items())}
-
-Examples:
+  keys     every `yolo` key (see `yolo cfg`) plus ours, with their defaults (`fdet help model=X.yaml`: a family's):
+"""
+EXAMPLES = """Examples:
   fdet train model=hsd-n.yaml data=fault-synth epochs=10 imgsz=320
   fdet train model=gjadet-n.yaml data=crash-synth cls_loss=gjr
   fdet val model=runs/detect/train/weights/best.pt data=fault-synth
@@ -46,7 +54,58 @@ Examples:
   fdet cam model=best.pt source=path/to/images layer=13 imgsz=640 out=cam-maps
   fdet track model=best.pt source=path/to/frames tracker=bytetrack.yaml out=tracks classes=0
   fdet inspect model=best.pt source=path/to/frames slice=640 [labels=path/to/labels] [faults=[bolt_missing]]
+  fdet inspect ... project=runs/inspect name=train_0412          (cam, track: the same run-folder keys)
+  fdet help model=gjadet-n.yaml                                   (the GJADet family's defaults)
 """
+
+
+def family_defaults() -> dict[str, dict]:
+    """{family name: the defaults its trainer declares (`defaults`, the one place)} for HSD and GJADet."""
+    return {f.__name__: f.trainer_class.defaults for f in (HSD, GJADet)}
+
+
+def help_text(model: str | None = None) -> str:
+    """`fdet help`: our keys with the package defaults and, beside each, the family defaults that replace them
+    (`dis`, an Ultralytics key, too); with `model`, the defaults of that model's family in place."""
+    family = family_of(model).__name__ if model else None
+    per_key: dict[str, dict] = {}
+    for name, defaults in family_defaults().items():
+        for k, v in defaults.items():
+            per_key.setdefault(k, {})[name] = v
+    keys = {**ext_defaults(), **{k: DEFAULT_CFG_DICT.get(k) for k in per_key if k not in ext_defaults()}}
+    lines = []
+    for k, v in keys.items():
+        fam = per_key.get(k, {})
+        if family:
+            note = f"  ({family} default; package: {v})" if family in fam else ""
+            v = fam.get(family, v)
+        else:
+            note = "  (" + ", ".join(f"{n}: {fv}" for n, fv in fam.items()) + ")" if fam else ""
+        lines.append(f"             {k}={v}{note}")
+    head = f"Defaults of the {family} family (model={model}):\n" if family else ""
+    return head + USAGE + "\n".join(lines) + "\n\n" + EXAMPLES
+
+
+def ultralytics_keys(*sections: str) -> set[str]:
+    """The keys under the given section headings of Ultralytics' cfg/default.yaml (`# Train settings ---...`)."""
+    import re
+
+    from ultralytics.cfg import DEFAULT_CFG_PATH
+
+    keys, section = set(), None
+    for line in Path(DEFAULT_CFG_PATH).read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            section = line[2:].split(" --", 1)[0].strip()
+        elif (m := re.match(r"(\w+):", line)) and section in sections:
+            keys.add(m.group(1))
+    return keys
+
+
+def keys_not_for(mode: str) -> set[str]:
+    """Keys `fdet track|inspect` refuse: Ultralytics' training, hyperparameter and export keys except those that
+    prediction also reads, and our keys that belong to other modes."""
+    theirs = ultralytics_keys("Train settings", "Segmentation", "Classification", "Export settings", "Hyperparameters")
+    return (theirs - TRAIN_KEYS_PREDICT_USES) | (set(ext_defaults()) - TOOL_EXT_KEYS[mode])
 
 
 def parse_args_or_exit(argv: list[str], prog: str) -> dict:
@@ -59,7 +118,8 @@ def parse_args_or_exit(argv: list[str], prog: str) -> dict:
 
 
 def parse_tool_args(mode: str, argv: list[str]) -> tuple[dict, dict]:
-    """Split `fdet cam|track` words into (validated Ultralytics overrides, the tool's own keys: layer, out).
+    """Split `fdet cam|track|inspect` words into (validated overrides, the tool's own keys: layer, out). A key the
+    mode cannot use (a training key for `track`, `faults` for `track`, `epochs` for `inspect`) is refused by name.
 
     Raises:
         SyntaxError: unknown key (the message names the mode's valid keys). ValueError: bad value or missing key.
@@ -72,15 +132,16 @@ def parse_tool_args(mode: str, argv: list[str]) -> tuple[dict, dict]:
             own[k] = a.split("=", 1)[1]
         else:
             rest.append(a)
-    takes = allowed or ("tracker", "conf", "classes", "imgsz", "device", "... (predict keys)")
+    takes = allowed or ("tracker", "conf", "classes", "imgsz", "device", *RUN_DIR, *sorted(TOOL_EXT_KEYS[mode]),
+                        "... (predict keys)")
     valid = ", ".join((*own_keys, *takes))
-    if allowed is not None:
-        for a in rest:
-            k = a.split("=", 1)[0]
-            if "=" in a and k not in allowed:
-                close = get_close_matches(k, [*own_keys, *allowed])
-                hint = f" Similar: {', '.join(close)}." if close else ""
-                raise SyntaxError(f"'{k}' is not a valid 'fdet {mode}' key.{hint} Valid keys: {valid}")
+    refused = set() if allowed is not None else keys_not_for(mode)
+    for a in rest:
+        k = a.split("=", 1)[0]
+        if "=" in a and (k in refused or (allowed is not None and k not in allowed)):
+            close = get_close_matches(k, [*own_keys, *(allowed or TOOL_EXT_KEYS[mode])])
+            hint = f" Similar: {', '.join(close)}." if close else ""
+            raise SyntaxError(f"'{k}' is not a valid 'fdet {mode}' key (it does not use it).{hint} Valid keys: {valid}")
     try:
         overrides = parse_args(rest)
     except SyntaxError as e:
@@ -107,7 +168,7 @@ def run_tool(mode: str, overrides: dict, own: dict):
     if mode == "inspect":
         keys = {k: overrides.pop(k, None) for k in ("labels", "faults")}
         res = inspect_frames(model, source, **keys, out=own.get("out"), conf=overrides.pop("conf", None) or 0.5,
-                             **overrides)
+                             **overrides)  # project, name, exist_ok: the run folder, as `yolo` names it
         LOGGER.info(f"fdet inspect: {res['flagged']} of {res['images']} image(s) flagged, "
                     f"{len(res['unreadable'])} unreadable; {res['report']}; {res['csv']}")
         return res
@@ -122,7 +183,7 @@ def run_tool(mode: str, overrides: dict, own: dict):
 
 def run(mode: str, overrides: dict):
     """Run one mode with validated overrides; return what the Model method returns."""
-    model = overrides.pop("model", None) or DEFAULT_MODEL.get(mode)
+    model = overrides.pop("model", None) or (HSD.default_model if mode == "train" else None)
     if model is None:
         raise ValueError(f"'fdet {mode}' needs model=path/to/best.pt (or a model YAML)")
     family = family_of(model)
@@ -137,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the process exit status (0 ok, 2 bad arguments)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in {"help", "-h", "--help"}:
-        print(HELP)
+        try:
+            model = key_values(argv[1:]).get("model")
+            print(help_text(model))
+        except (SyntaxError, FileNotFoundError, ValueError) as e:
+            print(f"fdet help: {e}", file=sys.stderr)
+            return 2
         return 0
     mode, rest = argv[0], argv[1:]
     try:

@@ -9,18 +9,23 @@ pickle them by their `ext.*` import paths, so `YOLO("best.pt")` loads them once 
 from __future__ import annotations
 
 import ultralytics.cfg as ucfg
-from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, parse_key_value_pair
-from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, YAML
+from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, parse_key_value_pair, smart_value
+from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT
 
+from .defaults import ext_defaults
 from .losses.names import CLS_LOSSES, IOU_LOSSES
-from .paths import cfg_dir
 
 CHOICES = {"cls_loss": CLS_LOSSES, "iou_loss": IOU_LOSSES}
+VERBATIM = {"name", "project"}  # run folder names: Ultralytics keeps these words as typed
 
 
-def ext_defaults() -> dict:
-    """Return our extra arguments and their defaults, read from `cfg/default.yaml`."""
-    return YAML.load(cfg_dir() / "default.yaml")
+def bare_list(value):
+    """`[a, b]` typed on a command line (bare words, which Ultralytics' parsing keeps as the string '[a, b]') as the
+    list ['a', 'b'], each item typed like a value (`[3, bolt]` -> [3, 'bolt']); any other value unchanged."""
+    if not (isinstance(value, str) and value.startswith("[") and value.endswith("]")):
+        return value
+    items = [w.strip().strip("'\"") for w in value[1:-1].split(",")]
+    return [smart_value(w) for w in items if w]
 
 
 def _type_sets(defaults: dict) -> dict[str, set]:
@@ -66,7 +71,8 @@ def register() -> None:
 
 
 def key_values(words: list[str], hint: str = "See 'fdet help'.") -> dict:
-    """`key=value` words into a dict of typed values (Ultralytics' own parsing: `a=1` -> 1, `b=[1,2]` -> [1, 2]).
+    """`key=value` words into a dict of typed values (Ultralytics' own parsing: `a=1` -> 1, `b=[1,2]` -> [1, 2]);
+    a list of bare words, `faults=[bolt_missing, key_broken]`, becomes a list of strings (`bare_list`).
 
     Raises:
         SyntaxError: a word that is not key=value (the message ends with `hint`).
@@ -76,7 +82,7 @@ def key_values(words: list[str], hint: str = "See 'fdet help'.") -> dict:
         if "=" not in a:
             raise SyntaxError(f"'{a}' is not a key=value argument. {hint}")
         k, v = parse_key_value_pair(a)
-        out[k] = v
+        out[k] = v if k in VERBATIM else bare_list(v)
     return out
 
 

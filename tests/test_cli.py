@@ -62,3 +62,33 @@ def test_console_script_installed():
     pytest.importorskip("shutil").which("fdet") or pytest.skip("fdet not on PATH (package not installed)")
     r = subprocess.run(["fdet", "help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "Usage: fdet" in r.stdout
+
+
+def test_bracket_list_of_bare_words():
+    """`faults=[bolt_missing]` (README form) is a list of names; numbers stay numbers; run names stay verbatim."""
+    from ext.registry import parse_args
+
+    assert parse_args(["faults=[bolt_missing]"]) == {"faults": ["bolt_missing"]}
+    assert parse_args(["faults=[bolt_missing,", "3]"]) == {"faults": ["bolt_missing", 3]}
+    assert parse_args(["ref_ids=[3,7]", "pairs=[[3,7]]"]) == {"ref_ids": [3, 7], "pairs": [[3, 7]]}
+    assert parse_args(["name=[run]"]) == {"name": "[run]"}
+
+
+def test_help_shows_family_defaults_from_the_trainers(capsys):
+    """`fdet help` shows each family's own defaults beside ours, from the trainers' `defaults` (the one place they
+    are declared); `fdet help model=...` shows that family's values in place."""
+    from ext.models.gjadet.train import GJADetTrainer
+    from ext.models.hsd.train import HSDTrainer
+
+    assert main(["help"]) == 0
+    lines = {ln.split("=")[0].strip(): ln.strip() for ln in capsys.readouterr().out.splitlines() if "=" in ln}
+    for fam, trainer in (("HSD", HSDTrainer), ("GJADet", GJADetTrainer)):
+        for k, v in trainer.defaults.items():
+            assert f"{fam}: {v}" in lines[k], (k, lines[k])
+    assert lines["cls_loss"].startswith("cls_loss=bce") and lines["iou_loss"].startswith("iou_loss=ciou")
+    assert main(["help", "model=gjadet-n.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "GJADet family" in out and "cls_loss=gjr" in out
+    assert main(["help", "model=hsd-n.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "iou_loss=giou" in out and "dis=0.0" in out

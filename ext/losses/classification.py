@@ -96,7 +96,8 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
             gjr_gamma, gjr_beta (gjr; default 0, the BCE element: docs/design.md), eqlv2_gamma (eqlv2), gjr_mu,
             gjr_alpha, fg_only (gjr and eqlv2),
             eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
-            means "use the default".
+            or a missing key means the default: the package's (cfg/default.yaml) for our keys, the class's own
+            for focal_* and qfl_beta, which are not keys of a run.
 
     Returns:
         nn.Module mapping (logits [..., C], targets [..., C]) -> float32 loss [..., C].
@@ -109,14 +110,14 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
     if key == "bce":
         return BCELoss()
     if key == "focal":
-        return FocalLoss(gamma=kw.get("focal_gamma", 1.5), alpha=kw.get("focal_alpha", 0.25))
+        return FocalLoss(**{k: kw[f"focal_{k}"] for k in ("gamma", "alpha") if f"focal_{k}" in kw})
     if key == "qfl":
-        return QualityFocalLoss(beta=kw.get("qfl_beta", 2.0))
+        return QualityFocalLoss(**{"beta": kw["qfl_beta"]} if "qfl_beta" in kw else {})
     if key == "eqfl":
-        return EQFLoss(nc, gamma_b=kw.get("eqfl_gamma", 2.0), scale=kw.get("eqfl_scale", 8.0))
+        return EQFLoss(nc, gamma_b=kw.get("eqfl_gamma"), scale=kw.get("eqfl_scale"))
     if key in ("eqlv2", "gjr"):
-        shared = {"mu": kw.get("gjr_mu", 0.8), "alpha": kw.get("gjr_alpha", 4.0), "fg_only": kw.get("fg_only", True)}
+        shared = {"mu": kw.get("gjr_mu"), "alpha": kw.get("gjr_alpha"), "fg_only": kw.get("fg_only", True)}
         if key == "eqlv2":
-            return EQLv2Loss(nc, gamma=kw.get("eqlv2_gamma", 12.0), **shared)
-        return GJRLoss(nc, gamma=kw.get("gjr_gamma", 5.0), beta=kw.get("gjr_beta", 0.0), **shared)
+            return EQLv2Loss(nc, gamma=kw.get("eqlv2_gamma"), **shared)
+        return GJRLoss(nc, gamma=kw.get("gjr_gamma"), beta=kw.get("gjr_beta"), **shared)
     raise ValueError(f"unknown classification loss {name!r}; valid names: {', '.join(CLS_LOSSES)}")

@@ -9,6 +9,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..defaults import or_default
 from .elementwise import _as_float, _distributed_world, _no_autocast, quality_focal_element
 
 
@@ -144,9 +145,12 @@ class EQLv2Loss(GradientReweightedLoss):
     foreground-only default for dense one-stage heads), without the |t - p|^beta factor.
     """
 
-    def __init__(self, nc: int, gamma: float = 12.0, mu: float = 0.8, alpha: float = 4.0, fg_only: bool = True):
-        """EQLv2 with the paper's defaults gamma=12, mu=0.8, alpha=4."""
-        super().__init__(nc, gamma=gamma, mu=mu, alpha=alpha, fg_only=fg_only)
+    def __init__(self, nc: int, gamma: float | None = None, mu: float | None = None, alpha: float | None = None,
+                 fg_only: bool = True):
+        """EQLv2; None takes the package default of `eqlv2_gamma`, `gjr_mu`, `gjr_alpha` (cfg/default.yaml: the
+        paper's 12, 0.8, 4)."""
+        super().__init__(nc, gamma=or_default(gamma, "eqlv2_gamma"), mu=or_default(mu, "gjr_mu"),
+                         alpha=or_default(alpha, "gjr_alpha"), fg_only=fg_only)
 
     def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """BCE with logits, [..., C] -> [..., C]."""
@@ -157,9 +161,10 @@ class GJRLoss(GradientReweightedLoss):
     """GJR, the GJADet classification loss: w * BCE(z, t) * |t - sigmoid(z)|^beta, [..., C] -> [..., C].
 
     Quality focal element loss reweighted per class by gradient statistics (see
-    :class:`GradientReweightedLoss`). Defaults of this class follow the GJADet training script: gamma=5,
-    mu=0.8, alpha=4, beta=2; the package's setting `gjr_beta` defaults to 0 (BCE element: GJR's reweighting
-    over plain BCE, which trained better on crash-synth and rail-tracks, docs/design.md). By default
+    :class:`GradientReweightedLoss`). An argument left None takes the package default of its key
+    (cfg/default.yaml, the one place: `gjr_gamma` 5, `gjr_mu` 0.8, `gjr_alpha` 4 as the GJADet training script,
+    `gjr_beta` 0, the BCE element: GJR's reweighting over plain BCE, which trained better on crash-synth and
+    rail-tracks, docs/design.md); the paper's form is `beta=2` (`gjr_beta=2`). By default
     (``fg_only=True``) only foreground anchors (target row with any positive value) are reweighted and
     counted; background anchors keep the plain element loss. The ratio starts at 100, so the first call
     equals the un-weighted element (:class:`QualityFocalLoss` at beta 2, BCE at beta 0). Differences from
@@ -167,12 +172,12 @@ class GJRLoss(GradientReweightedLoss):
     statistics live in state_dict (restored on resume).
     """
 
-    def __init__(
-        self, nc: int, gamma: float = 5.0, mu: float = 0.8, alpha: float = 4.0, beta: float = 2.0, fg_only: bool = True
-    ):
-        """GJR for ``nc`` classes."""
-        super().__init__(nc, gamma=gamma, mu=mu, alpha=alpha, fg_only=fg_only)
-        self.beta = float(beta)
+    def __init__(self, nc: int, gamma: float | None = None, mu: float | None = None, alpha: float | None = None,
+                 beta: float | None = None, fg_only: bool = True):
+        """GJR for ``nc`` classes; None takes the package default of `gjr_gamma`, `gjr_mu`, `gjr_alpha`, `gjr_beta`."""
+        super().__init__(nc, gamma=or_default(gamma, "gjr_gamma"), mu=or_default(mu, "gjr_mu"),
+                         alpha=or_default(alpha, "gjr_alpha"), fg_only=fg_only)
+        self.beta = float(or_default(beta, "gjr_beta"))
 
     def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Quality focal term, [..., C] -> [..., C]."""
@@ -198,13 +203,14 @@ class EQFLoss(GradientReweightedLoss):
     negatives fade) and a larger weight (its few hard samples count more), on positive and negative elements alike.
 
     Args:
-        nc: classes. gamma_b: base focusing exponent (EFL: 2). scale: s, the focusing range (EFL: 8).
+        nc: classes. gamma_b: base focusing exponent; scale: s, the focusing range (None: the package defaults
+            `eqfl_gamma`, `eqfl_scale`, the EFL paper's 2 and 8).
     """
 
-    def __init__(self, nc: int, gamma_b: float = 2.0, scale: float = 8.0):
-        """EQFL for ``nc`` classes with the paper's gamma_b = 2 and s = 8."""
+    def __init__(self, nc: int, gamma_b: float | None = None, scale: float | None = None):
+        """EQFL for ``nc`` classes."""
         super().__init__(nc, gamma=0.0, mu=0.0, alpha=0.0, fg_only=False)
-        self.gamma_b, self.scale = float(gamma_b), float(scale)
+        self.gamma_b, self.scale = float(or_default(gamma_b, "eqfl_gamma")), float(or_default(scale, "eqfl_scale"))
 
     def exponents(self) -> torch.Tensor:
         """Per-class focusing exponents beta_j, [C] float32."""

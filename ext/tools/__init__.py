@@ -11,11 +11,11 @@ Each takes a checkpoint path (the family, HSD / GJADet / Detector, is picked as 
 from __future__ import annotations
 
 from .cam import grad_cam
-from .common import default_save_dir, load_model
+from .common import load_model, run_dir
 from .inspection import inspect_frames
 from .kinematics import distance, kinematics, scale_from_reference
 from .subpixel import refine_centres
 from .track import track_markers
 
-__all__ = ("default_save_dir", "distance", "grad_cam", "inspect_frames", "kinematics", "load_model",
-           "refine_centres", "scale_from_reference", "track_markers")
+__all__ = ("distance", "grad_cam", "inspect_frames", "kinematics", "load_model", "refine_centres", "run_dir",
+           "scale_from_reference", "track_markers")

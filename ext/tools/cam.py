@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from .common import default_save_dir, load_model
+from .common import load_model, run_dir
 
 
 def valid_layers(net: torch.nn.Module) -> list[int]:
@@ -129,7 +129,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarr
 
 
 def grad_cam(model_or_path, source, layer: int | None = None, imgsz: int = 640, out=None, conf: float = 0.25,
-             device=None) -> list[Path]:
+             device=None, project=None, name=None, exist_ok: bool = False) -> list[Path]:
     """Write one Grad-CAM overlay PNG per image (or video frame) of `source`; return their paths.
 
     Args:
@@ -137,9 +137,10 @@ def grad_cam(model_or_path, source, layer: int | None = None, imgsz: int = 640, 
         source: an image, a folder, a glob or a video (Ultralytics' loaders).
         layer: index into `model.model`; None = the last neck layer before the head (see the module notes).
         imgsz: inference size in pixels (rounded up to a multiple of the stride).
-        out: output folder (created); None = a new `runs/detect/cam*`.
+        out: output folder (created); None = `project/name` (`run_dir`; default a new `runs/detect/cam*`).
         conf: score threshold of the detections whose class scores make the target (see the module notes).
         device: torch device ('cpu', '0', ...); None keeps the model's.
+        project, name, exist_ok: Ultralytics' run-folder keys, when `out` is not given.
 
     Returns:
         PNG paths `<out>/<image stem>_cam.png` (videos: `<stem>_<frame>_cam.png`), each the original image's size.
@@ -162,8 +163,7 @@ def grad_cam(model_or_path, source, layer: int | None = None, imgsz: int = 640, 
     stride = int(max(net.stride))
     size = check_imgsz(imgsz, stride=stride, min_dim=2)
     letterbox = LetterBox(size, auto=False, stride=stride)
-    save_dir = Path(out) if out else default_save_dir("cam")
-    save_dir.mkdir(parents=True, exist_ok=True)
+    save_dir = run_dir("cam", out, project, name, exist_ok)
 
     saved = []
     dataset = load_inference_source(source)

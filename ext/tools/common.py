@@ -1,4 +1,4 @@
-"""What the tools share: a model from a path (family picked as `fdet` does), a frame count, a new run folder."""
+"""What the tools share: a model from a path (family picked as `fdet` does), a frame count, a run folder."""
 
 from __future__ import annotations
 
@@ -39,10 +39,22 @@ def count_frames(source) -> int | None:
     return 1 if p.is_file() else None
 
 
-def default_save_dir(mode: str) -> Path:
-    """Return a new run folder `runs/detect/<mode>`, `<mode>2`, ... (Ultralytics' `get_save_dir`), created."""
+def run_dir(mode: str, out=None, project=None, name=None, exist_ok: bool = False) -> Path:
+    """The run folder of a tool, created: `out` when given, else Ultralytics' `get_save_dir` with the run-folder keys
+    of `yolo` (`project`/`name`, default runs/detect/<mode>; a taken name gets a number, `<mode>2`, unless
+    `exist_ok`).
+
+    Raises:
+        ValueError: `out` together with `project` or `name` (two answers to one question).
+    """
     from ultralytics.cfg import get_save_dir
 
-    save_dir = get_save_dir(SimpleNamespace(project=None, name=None, task="detect", mode=mode, exist_ok=False))
+    if out and (project or name):
+        raise ValueError(f"give out= or project=/name=, not both (out={out}, project={project}, name={name})")
+    if out:
+        save_dir = Path(out)
+    else:
+        args = SimpleNamespace(project=project, name=name, task="detect", mode=mode, exist_ok=bool(exist_ok))
+        save_dir = get_save_dir(args)
     save_dir.mkdir(parents=True, exist_ok=True)
     return save_dir

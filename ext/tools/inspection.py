@@ -7,7 +7,7 @@ fault class scores at least `conf` (default 0.5, the threshold of HSD's image-le
 Fault classes: `faults=[...]` (names or ids), else the class names that mark a fault state (`broken`, `missing`,
 `fault`, `_f`, ...; `ext.metrics.fault_class_ids`).
 
-Written to the run folder (`out`, default runs/detect/inspect, inspect2, ...):
+Written to the run folder (`out`, else `project/name` as `yolo` does, default runs/detect/inspect, inspect2, ...):
 - `inspection.csv`: one row per image: image (path relative to source), train, verdict (fault / normal /
   unreadable), faults (count), boxes (all boxes at conf), top_fault (class and score of the best fault box),
   truth (fault / normal from `labels=`, else empty). Rows are written as images are done.
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..data.tile import read_boxes
 from ..metrics import fault_class_ids
-from .common import default_save_dir, load_model
+from .common import load_model, run_dir
 from .inspection_report import crop_uri, thumbnail_uri, write_report
 
 REPORT_EVERY = 25  # images between report rewrites
@@ -124,13 +124,15 @@ def judge(result, rel: str, train: str, faults: list[int], conf: float) -> Verdi
     return Verdict(rel, train, "fault" if found else "normal", found, len(data))
 
 
-def inspect_frames(model, source, labels=None, faults=None, out=None, conf: float = 0.5, **predict_kwargs) -> dict:
+def inspect_frames(model, source, labels=None, faults=None, out=None, conf: float = 0.5, project=None, name=None,
+                   exist_ok: bool = False, **predict_kwargs) -> dict:
     """Inspect every image of `source` (folder or video) and write the CSVs and the HTML report (module docstring).
 
     Args:
         model: checkpoint path or Ultralytics `Model`. source: folder of images (sub-folders = trains) or video.
         labels: folder of YOLO label files for the image-level rates. faults: fault classes (names or ids).
-        out: run folder. conf: score threshold of a fault box. predict_kwargs: Ultralytics predict keys and
+        out: run folder; None = `project/name` (`run_dir`; default a new `runs/detect/inspect*`).
+        conf: score threshold of a fault box. project, name, exist_ok: Ultralytics' run-folder keys. predict_kwargs: Ultralytics predict keys and
             ours (`imgsz`, `slice`, `slice_overlap`, `device`, ...).
 
     Returns:
@@ -149,8 +151,7 @@ def inspect_frames(model, source, labels=None, faults=None, out=None, conf: floa
     if labels is not None and not Path(labels).is_dir():
         raise FileNotFoundError(f"labels folder '{labels}' not found")
     total, stream = frames(source)  # errors about the source before any file is written
-    out = Path(out) if out else default_save_dir("inspect")
-    out.mkdir(parents=True, exist_ok=True)
+    out = run_dir("inspect", out, project, name, exist_ok)
     paths = {"csv": out / "inspection.csv", "faults_csv": out / "faults.csv", "report": out / "report.html"}
     meta = {"model": str(getattr(model, "ckpt_path", None) or model.model_name), "source": str(source),
             "conf": conf, "faults": [model.names[i] for i in fault_ids], "slice": predict_kwargs.get("slice", 0)}

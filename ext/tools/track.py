@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .common import count_frames, default_save_dir, load_model
+from .common import count_frames, load_model, run_dir
 from .deformation import identities, write_identities
 from .measure import KEYS, check_units, write_kinematics
 from .subpixel import refine_centres
@@ -176,7 +176,7 @@ def plot_displacement(tracks: dict[int, np.ndarray], file: Path) -> Path:
 
 
 def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=None, subpixel: bool = True,
-                  **kwargs) -> dict:
+                  project=None, name=None, exist_ok: bool = False, **kwargs) -> dict:
     """Track markers over the frames of `source`; write `trajectories.csv` and `displacement.png` and, when a scale
     key is given, the kinematics in mm and s (`measure.py`: kinematics.csv, summary.csv, three plots).
 
@@ -185,8 +185,9 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
             `frame (H, W, 3) uint8 BGR -> Results` (see the module notes).
         source: a folder of frames (sorted by name), a glob, or a video.
         tracker: Ultralytics tracker YAML: 'bytetrack.yaml' (default), 'botsort.yaml', or a path.
-        out: output folder (created); None = a new `runs/detect/track*`.
+        out: output folder (created); None = `project/name` (`run_dir`; default a new `runs/detect/track*`).
         subpixel: refine marker centres to their saddle point (`subpixel.py`).
+        project, name, exist_ok: Ultralytics' run-folder keys, when `out` is not given.
         **kwargs: the measurement keys (`measure.KEYS`: fps, mm_per_px, marker_mm, ref_mm, ref_ids, sg_window,
             max_gap, pairs), checked before any work; the rest go to `model.track` (conf, iou, imgsz, classes, device,
             vid_stride, ...). With a detector callable only conf (default 0.1), classes and vid_stride apply.
@@ -199,8 +200,7 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
 
     units = check_units({k: kwargs.pop(k) for k in KEYS if k in kwargs}, source)
     predict_kwargs = kwargs
-    save_dir = Path(out) if out else default_save_dir("track")
-    save_dir.mkdir(parents=True, exist_ok=True)
+    save_dir = run_dir("track", out, project, name, exist_ok)
     if callable(model_or_path) and not isinstance(model_or_path, (Model, str, Path)):
         unknown = set(predict_kwargs) - {"conf", "classes", "vid_stride", "verbose"}
         if unknown:

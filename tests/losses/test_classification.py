@@ -112,8 +112,9 @@ def test_gjr_first_call_equals_qfl(gamma):
     torch.manual_seed(1)
     z = torch.randn(3, 10, NC) * 2
     t = torch.rand(3, 10, NC) * (torch.rand(3, 10, NC) > 0.6)
-    gjr = GJRLoss(NC, gamma=gamma)
+    gjr = GJRLoss(NC, gamma=gamma, beta=2.0)  # the paper's element
     torch.testing.assert_close(gjr(z, t), QualityFocalLoss(2.0)(z, t), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(GJRLoss(NC, gamma=gamma, beta=0.0)(z, t), BCELoss()(z, t), rtol=1e-5, atol=1e-7)
     eql = EQLv2Loss(NC, gamma=gamma)
     torch.testing.assert_close(eql(z, t), BCELoss()(z, t), rtol=1e-5, atol=1e-7)
 
@@ -146,7 +147,7 @@ def test_eqlv2_statistics_match_hand_without_beta():
 
 
 def test_fg_only_false_counts_background():
-    gjr = GJRLoss(NC, fg_only=False)
+    gjr = GJRLoss(NC, beta=2.0, fg_only=False)
     gjr(_t(LOGITS_1), _t(TARGETS_1))
     out2 = gjr(_t(LOGITS_2), _t(TARGETS_2))
     steps = [(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)]
@@ -187,7 +188,7 @@ def test_background_rows_do_not_change_statistics_and_get_weight_one():
     fg_z, fg_t = _t(LOGITS_1[:2] + LOGITS_1[3:]), _t(TARGETS_1[:2] + TARGETS_1[3:])
     bg_z = torch.randn(50, NC) * 3
     bg_t = torch.zeros(50, NC)
-    only_fg, with_bg = GJRLoss(NC), GJRLoss(NC)
+    only_fg, with_bg = GJRLoss(NC, beta=2.0), GJRLoss(NC, beta=2.0)
     for _ in range(2):  # second round: ratio is no longer 100, weights are non-trivial
         only_fg(fg_z, fg_t)
         out = with_bg(torch.cat([fg_z, bg_z]), torch.cat([fg_t, bg_t]))
@@ -269,3 +270,20 @@ def test_eqfl_starts_as_qfl_then_focuses_rare_classes_harder():
     beta = 2.0 + 8.0 * (1 - np.array([1.0, 0.25, 0.0]))  # g clipped at 1: 2, 8, 10
     expected = beta / 2.0 * bce * np.abs(tn - pn) ** beta
     np.testing.assert_allclose(loss(z, t).double().numpy(), expected, rtol=1e-5)
+
+
+def test_constructor_defaults_are_the_package_defaults():
+    """A loss built without arguments takes each setting from cfg/default.yaml (read here on its own), the one
+    place a key's default is set; `build_cls_loss` without keys gives the same."""
+    import yaml
+
+    from ext.paths import cfg_dir
+
+    cfg = yaml.safe_load((cfg_dir() / "default.yaml").read_text())
+    for gjr in (GJRLoss(NC), build_cls_loss("gjr", NC)):
+        assert (gjr.gamma, gjr.mu, gjr.alpha, gjr.beta) == (cfg["gjr_gamma"], cfg["gjr_mu"], cfg["gjr_alpha"],
+                                                            cfg["gjr_beta"])
+    for eql in (EQLv2Loss(NC), build_cls_loss("eqlv2", NC)):
+        assert (eql.gamma, eql.mu, eql.alpha) == (cfg["eqlv2_gamma"], cfg["gjr_mu"], cfg["gjr_alpha"])
+    for eqfl in (EQFLoss(NC), build_cls_loss("eqfl", NC)):
+        assert (eqfl.gamma_b, eqfl.scale) == (cfg["eqfl_gamma"], cfg["eqfl_scale"])

@@ -74,3 +74,13 @@ def test_fdet_cam(hsd_tiny_run, image, tmp_path, capsys):
     assert main(["cam", f"model={weights}", f"source={image[0]}", "epochs=3"]) == 2  # a key cam does not take
     assert main(["cam", f"model={weights}", f"source={image[0]}", "layer=top"]) == 2
     assert main(["cam", f"source={image[0]}"]) == 2  # no model
+
+
+def test_fdet_cam_run_folder(hsd_tiny_run, image, tmp_path, monkeypatch):
+    """`fdet cam ... project= name=` writes to project/name, as `yolo` does."""
+    from ext.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["cam", f"model={hsd_tiny_run / 'weights' / 'best.pt'}", f"source={image[0]}", "imgsz=64",
+                 f"project={tmp_path / 'maps'}", "name=bogie"]) == 0
+    assert (tmp_path / "maps" / "bogie" / "scene_cam.png").is_file()

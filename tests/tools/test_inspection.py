@@ -5,6 +5,7 @@ import csv
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -168,3 +169,31 @@ def test_cli_inspect(hsd_tiny_run, frames, tmp_path):
                  "conf=0.0001", f"out={out}"]) == 0
     assert len(read_csv(out / "inspection.csv")) == 5 and (out / "report.html").is_file()
     assert main(["inspect", f"model={hsd_tiny_run / 'weights' / 'best.pt'}", f"source={tmp_path / 'none'}"]) == 2
+
+
+def test_cli_inspect_bracket_faults_and_run_folder(hsd_tiny_run, frames, tmp_path, monkeypatch):
+    """The README's form `faults=[name]` names a class (not the string '[name]'), and `project=`/`name=` choose the
+    run folder as `yolo` does (a taken name gets a number, Ultralytics' `increment_path`; `exist_ok=True` reuses it; a relative project lies under
+    Ultralytics' runs folder, as `yolo predict` puts it); `out=` with them is refused."""
+    from ext.cli import main
+
+    src, labels = frames
+    monkeypatch.chdir(tmp_path)
+    args = ["inspect", f"model={hsd_tiny_run / 'weights' / 'best.pt'}", f"source={src}", "imgsz=64", "conf=0.0001"]
+    reports = tmp_path / "reports"
+    assert main([*args, "faults=[bolt_missing]", f"project={reports}", "name=train_0412"]) == 0
+    first = reports / "train_0412"
+    assert len(read_csv(first / "inspection.csv")) == 5 and (first / "report.html").is_file()
+    assert "bolt_missing" in (first / "report.html").read_text()
+    assert main([*args, "faults=[bolt_missing,", "cotter_pin_missing]", f"project={reports}", "name=train_0412"]) == 0
+    assert (tmp_path / "reports" / "train_0412-2" / "inspection.csv").is_file()
+    assert main([*args, f"project={reports}", "name=train_0412", "exist_ok=True"]) == 0
+    assert not (tmp_path / "reports" / "train_0412-3").exists()
+    assert main([*args, "out=o", "name=n"]) == 2
+    from ext.tools import inspect_frames
+
+    model = ext.HSD(hsd_tiny_run / "weights" / "best.pt")
+    run = dict(project="rel-reports", name=tmp_path.name, exist_ok=True)
+    res = inspect_frames(model, src, imgsz=64, conf=0.0001, **run)
+    model.predict(str(src / "t1" / "a.png"), imgsz=64, save=True, verbose=False, **run)
+    assert res["csv"].parent == Path(model.predictor.save_dir)  # where `yolo predict project= name=` writes

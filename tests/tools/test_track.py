@@ -118,3 +118,23 @@ def test_fdet_track_smoke(tmp_path, hsd_tiny_run):
     with open(out / "trajectories.csv") as f:
         assert tuple(next(csv.reader(f))) == COLUMNS
     assert main(["track", f"model={model}", f"source={frames}", "outt=x"]) == 2  # unknown key
+
+
+def test_fdet_track_run_folder_and_refused_keys(tmp_path, hsd_tiny_run, monkeypatch, capsys):
+    """`project=`/`name=` choose the run folder; a key track cannot use (a training key, an inspection key) is refused
+    by name before any work."""
+    from ext.cli import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(3):
+        cv2.imwrite(str(frames / f"{t:03d}.png"), np.full((64, 64, 3), 40 * t, np.uint8))
+    monkeypatch.chdir(tmp_path)
+    args = ["track", f"model={hsd_tiny_run / 'weights' / 'best.pt'}", f"source={frames}", "imgsz=64"]
+    crash = tmp_path / "crash"
+    assert main([*args, f"project={crash}", "name=sled_7"]) == 0
+    assert (crash / "sled_7" / "trajectories.csv").is_file()
+    for key in ("epochs=3", "faults=[bolt]", "ld_weight=0.5"):
+        assert main([*args, key, f"project={crash}", "name=refused"]) == 2
+        assert f"'{key.split('=')[0]}' is not a valid 'fdet track' key" in capsys.readouterr().err
+    assert not (crash / "refused").exists()

@@ -66,11 +66,11 @@ def plot_gradient_ratio(trainer) -> None:
 
 
 class GJADetTrainer(ExtTrainer):
-    """Trains GJADet models (any YAML) with GJR + CIoU unless told otherwise."""
+    """Trains GJADet models (any YAML) with GJR unless told otherwise (CIoU, the package's box loss)."""
 
     model_class = GJADetModel
     validator_class = GJADetValidator
-    defaults = {"cls_loss": "gjr", "iou_loss": "ciou"}
+    defaults = {"cls_loss": "gjr"}
 
     def __init__(self, cfg=None, overrides: dict | None = None, _callbacks=None):
         super().__init__(**({"cfg": cfg} if cfg else {}), overrides=overrides, _callbacks=_callbacks)

@@ -119,8 +119,9 @@ class HKH(Detect):
 
     def __init__(self, nc: int = 80, n_convs: int = 3, c_: int | None = None, reg_max: int = 16,
                  end2end: bool = False, ch: tuple = (), shortcut: bool = False, *, level_scale: bool = True):
-        """Build Detect, then replace its cv2/cv3 with the 5x5 depthwise-separable towers."""
-        super().__init__(nc, reg_max, False, ch)
+        """Build Detect (with `end2end` as given, so that the head is end-to-end exactly as Ultralytics' own, in any
+        version), then replace its cv2/cv3 with the 5x5 depthwise-separable towers and its one-to-one copies."""
+        super().__init__(nc, reg_max, end2end, ch)
         if self.reg_max > 1:
             self.dfl = LastAxisDFL(self.reg_max)
         c_box = c_ or max(16, ch[0] // 4, self.reg_max * 4)
@@ -133,7 +134,7 @@ class HKH(Detect):
         self.cv3 = nn.ModuleList(
             tower(*_tower(x, c_cls, n_convs), nn.Conv2d(c_cls if n_convs else x, self.nc, 1)) for x in ch
         )
-        if end2end:
+        if end2end:  # Detect copied its own towers: copy ours instead
             self.one2one_cv2 = copy.deepcopy(self.cv2)
             self.one2one_cv3 = copy.deepcopy(self.cv3)
 

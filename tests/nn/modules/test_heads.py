@@ -14,6 +14,7 @@ from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils.loss import v8DetectionLoss
 
 from ultralytics.nn.modules.block import DFL
+from ultralytics.nn.modules.head import Detect
 
 from ext.nn.modules.heads import HKH, LastAxisDFL, ScaledConv2d, ShortcutTower
 
@@ -143,9 +144,55 @@ def test_end2end(monkeypatch):
     loss, _ = model.loss(batch_for(x), preds)
     assert torch.isfinite(loss).all()
     model.eval()
-    model.end2end = True
+    model.end2end = True  # what Ultralytics' predictor and validator set for nms=False
     y, _ = model(x)
     assert y.shape == (2, 84, 6)
+
+
+def plain_state(head: nn.Module) -> dict:
+    """A head's plain attributes (numbers, flags, `_end2end`) and its children's names: what decides its mode."""
+    skip = {"training", "_parameters", "_buffers", "_modules", "stride", "anchors", "strides"}
+    attrs = {k: v for k, v in vars(head).items() if k not in skip and not isinstance(v, (dict, torch.Tensor))}
+    return {**attrs, "children": sorted(n for n, _ in head.named_children())}
+
+
+@pytest.mark.parametrize("reg_max", [16, 1])
+def test_end2end_state_is_ultralytics_own(reg_max):
+    """`end2end=True` gives HKH the state Ultralytics' own Detect has for the same arguments, in the installed
+    version (its `end2end` property, flags and branches), so every Ultralytics path treats both alike; only the
+    towers differ."""
+    for e2e in (False, True):
+        hkh, ref = HKH(NC, 2, None, reg_max, e2e, CH), Detect(NC, reg_max, e2e, CH)
+        assert plain_state(hkh) == plain_state(ref), e2e
+        assert hkh.end2end == ref.end2end
+        if e2e:  # the one-to-one branch is a copy of HKH's towers, not of Detect's
+            assert all(type(a) is type(b) for a, b in zip(hkh.one2one_cv2, hkh.cv2))
+            assert hkh.one2one_cv3[0][0].conv.kernel_size == (5, 5)
+            hkh.end2end = ref.end2end = True
+            assert hkh.end2end == ref.end2end
+
+
+def test_end2end_yaml_predicts_nms_free(tmp_path, hsd_tiny_run):
+    """`end2end: True` in the HSD student's YAML: the model trains with the end-to-end loss on both branches and
+    `predict(nms=False)` (Ultralytics' switch to the one-to-one head) returns at most max_det boxes, no NMS."""
+    import numpy as np
+    from ultralytics.utils import YAML
+
+    import ext
+    from ext.losses.detection import EndToEndLoss
+    from ext.nn.tasks import load_model_yaml
+
+    d = load_model_yaml("hsd-n.yaml")
+    d.pop("yaml_file")
+    YAML.save(tmp_path / "hsd-e2e.yaml", {**d, "end2end": True})
+    model = ext.HSD(str(tmp_path / "hsd-e2e.yaml"))
+    head = model.model.model[-1]
+    assert head.one2one_cv2 is not None
+    model.model.args = {**model.model.args, "nc": head.nc}
+    assert isinstance(model.model.init_criterion(), EndToEndLoss)
+    img = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    r = model.predict(img, imgsz=64, nms=False, max_det=5, conf=0.0, verbose=False)[0]
+    assert model.predictor.model.end2end and len(r.boxes) == 5
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
