@@ -6,9 +6,9 @@
 import sys
 
 import ext  # noqa: F401  (registers our arguments with Ultralytics)
-from ext.models.hsd.pipeline import main
+from ext.models.hsd.pipeline import DEFAULTS, main
 
 if __name__ == "__main__":
     from ext.cli import parse_args_or_exit
 
-    main(parse_args_or_exit(sys.argv[1:], prog="train_hsd.py"))
+    main(parse_args_or_exit(sys.argv[1:], prog="train_hsd.py", defaults=DEFAULTS))

@@ -108,8 +108,16 @@ def keys_not_for(mode: str) -> set[str]:
     return (theirs - TRAIN_KEYS_PREDICT_USES) | (set(ext_defaults()) - TOOL_EXT_KEYS[mode])
 
 
-def parse_args_or_exit(argv: list[str], prog: str) -> dict:
-    """`parse_args` for scripts: a bad argument prints one line and exits with status 2 (no traceback)."""
+def parse_args_or_exit(argv: list[str], prog: str, defaults: dict | None = None) -> dict:
+    """`parse_args` for scripts: a bad argument prints one line and exits with status 2 (no traceback); `help` prints
+    the script's `defaults` and its family's, then exits with status 0."""
+    if argv and argv[0] in {"help", "-h", "--help"} and defaults is not None:
+        family = family_of(defaults["model"])
+        print(f"{prog} defaults: " + " ".join(f"{k}={v}" for k, v in defaults.items()))
+        print(f"{family.__name__} family defaults: "
+              + " ".join(f"{k}={v}" for k, v in family.trainer_class.defaults.items()))
+        print("Every other key: as `fdet train` (`fdet help model=...`).")
+        sys.exit(0)
     try:
         return parse_args(argv)
     except (SyntaxError, TypeError, ValueError) as e:

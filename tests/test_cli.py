@@ -92,3 +92,21 @@ def test_help_shows_family_defaults_from_the_trainers(capsys):
     assert main(["help", "model=hsd-n.yaml"]) == 0
     out = capsys.readouterr().out
     assert "iou_loss=giou" in out and "dis=0.0" in out
+
+
+@pytest.mark.parametrize("family", ["hsd", "gjadet"])
+def test_script_help_prints_its_defaults(family, capsys):
+    """`python train_hsd.py help` (and train_gjadet.py) prints the script's defaults and its family's, from the one
+    place each is declared (the pipeline's DEFAULTS, the trainer's `defaults`), and exits 0."""
+    import importlib
+
+    from ext.cli import parse_args_or_exit
+
+    pipeline = importlib.import_module(f"ext.models.{family}.pipeline")
+    with pytest.raises(SystemExit) as stop:
+        parse_args_or_exit(["help"], prog=f"train_{family}.py", defaults=pipeline.DEFAULTS)
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    trainer = family_of(pipeline.DEFAULTS["model"]).trainer_class
+    for k, v in {**pipeline.DEFAULTS, **trainer.defaults}.items():
+        assert f"{k}={v}" in out

@@ -1,4 +1,5 @@
-"""Reporting helpers for the training scripts: validate a checkpoint, print a comparison table, print where results are."""
+"""What the training scripts (train_hsd.py, train_gjadet.py) share: their run budget, validating a checkpoint,
+printing a comparison table and where results are."""
 
 from __future__ import annotations
 
@@ -6,6 +7,16 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 from ultralytics.utils.torch_utils import get_flops
+
+
+# The scripts' budget beside each family's model and epochs (their only defaults that differ from `fdet train`):
+# about 10 minutes on a 2-core CPU (see README). Shown by `python train_hsd.py help`.
+SCRIPT_RUN = dict(data=None, imgsz=320, batch=8, nbs=8, workers=2, device="cpu", exist_ok=True)
+
+
+def script_defaults(family, data: str, epochs: int, project: str) -> dict:
+    """A training script's defaults: the family's default model, `SCRIPT_RUN`, and its data, epochs, project."""
+    return {"model": family.default_model, **SCRIPT_RUN, "data": data, "epochs": epochs, "project": project}
 
 
 def model_row(label: str, weights: str, args: dict, extra: tuple[str, ...] | None = None) -> dict:

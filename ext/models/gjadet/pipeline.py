@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...registry import parse_args
-from ..report import model_row, print_table, where
+from ..report import model_row, print_table, script_defaults, where
 from .model import GJADet
 
-# The default budget finishes in about 10 minutes on a 2-core CPU (see README).
-DEFAULTS = dict(model="gjadet-n.yaml", data="crash-synth", epochs=40, imgsz=320, batch=8, nbs=8, workers=2, device="cpu",
-                project="runs/gjadet", exist_ok=True)  # relative projects are made absolute below
+# relative projects are made absolute below; `python train_*.py help` prints these
+DEFAULTS = script_defaults(GJADet, "crash-synth", epochs=40, project="runs/gjadet")
 
 
 def main(argv: list[str] | dict) -> dict:

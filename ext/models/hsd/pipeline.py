@@ -12,12 +12,11 @@ from ultralytics.utils import LOGGER
 
 from ...nn.tasks import load_model_yaml
 from ...registry import parse_args
-from ..report import model_row, print_table, where
+from ..report import model_row, print_table, script_defaults, where
 from .model import HSD
 
-# The default budget finishes in about 10 minutes on a 2-core CPU (see README).
-DEFAULTS = dict(model="hsd-n.yaml", data="fault-synth", epochs=30, imgsz=320, batch=8, nbs=8, workers=2, device="cpu",
-                project="runs/hsd", exist_ok=True)  # relative projects are made absolute below
+# relative projects are made absolute below; `python train_*.py help` prints these
+DEFAULTS = script_defaults(HSD, "fault-synth", epochs=30, project="runs/hsd")
 
 
 def teacher_yaml(student: str) -> str:
