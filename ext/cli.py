@@ -28,10 +28,15 @@ TOOLS = {  # analysis modes: {mode: (keys of their own, keys they take; None = t
     "track": (("out",), None),
     "inspect": (("out",), None),
 }
-TOOL_EXT_KEYS = {  # our keys that track / inspect use; the rest of ours are training or export keys
-    "track": {"subpixel", *MEASURE_KEYS},
-    "inspect": {"slice", "slice_overlap", "slice_full", "faults", "labels"},
+USED_BY = {  # the modes that use each of our keys, where not `train` alone
+    **{k: ("track",) for k in ("subpixel", *MEASURE_KEYS)},
+    "faults": ("inspect",),
+    "labels": ("inspect",),
+    **{k: ("predict", "inspect") for k in ("slice", "slice_overlap", "slice_full")},
+    "formats": ("benchmark",),
+    "calib_images": ("export", "benchmark"),
 }
+TOOL_EXT_KEYS = {mode: {k for k, modes in USED_BY.items() if mode in modes} for mode in ("track", "inspect")}
 TRAIN_KEYS_PREDICT_USES = {"model", "data", "batch", "imgsz", "device", "verbose", "save", "compile", "channels_last",
                            *RUN_DIR}
 
@@ -189,6 +194,19 @@ def run_tool(mode: str, overrides: dict, own: dict):
     return res
 
 
+def check_mode_keys(mode: str, overrides: dict) -> None:
+    """Refuse, by name, a key of ours that `fdet MODE` (train, val, predict, export, benchmark) does not use.
+
+    Raises:
+        SyntaxError: e.g. `fdet predict fps=1000` ('fps' is a key of fdet track).
+    """
+    ours = ext_defaults()
+    for k in overrides:
+        modes = USED_BY.get(k, ("train",)) if k in ours else (mode,)
+        if mode not in modes:
+            raise SyntaxError(f"'{k}' is not a valid 'fdet {mode}' key: it is a key of 'fdet {' / '.join(modes)}'")
+
+
 def run(mode: str, overrides: dict):
     """Run one mode with validated overrides; return what the Model method returns."""
     model = overrides.pop("model", None) or (HSD.default_model if mode == "train" else None)
@@ -226,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SyntaxError(f"unknown mode '{mode}'. Valid modes: {valid}")
         else:
             overrides = parse_args(rest)
+            check_mode_keys(mode, overrides)
     except (SyntaxError, TypeError, ValueError, FileNotFoundError) as e:
         print(f"fdet: {e}", file=sys.stderr)
         return 2

@@ -110,3 +110,13 @@ def test_script_help_prints_its_defaults(family, capsys):
     trainer = family_of(pipeline.DEFAULTS["model"]).trainer_class
     for k, v in {**pipeline.DEFAULTS, **trainer.defaults}.items():
         assert f"{k}={v}" in out
+
+
+@pytest.mark.parametrize("mode, key, user", [("predict", "fps=1000", "track"), ("val", "rfs=0.3", "train"),
+                                             ("export", "slice=640", "predict / inspect"),
+                                             ("train", "faults=[bolt]", "inspect"), ("val", "formats=onnx", "benchmark")])
+def test_a_key_the_mode_does_not_use_is_refused(mode, key, user, capsys):
+    """Our keys are refused by name in a mode that would ignore them, naming the mode that uses them."""
+    assert main([mode, "model=hsd-n.yaml", key]) == 2
+    err = capsys.readouterr().err
+    assert f"'{key.split('=')[0]}' is not a valid 'fdet {mode}' key" in err and f"'fdet {user}'" in err
