@@ -172,8 +172,11 @@ def _around_anchor(d: torch.Tensor) -> torch.Tensor:
 
 def _sides(head_out: dict, read_out: nn.Module, fg: torch.Tensor) -> torch.Tensor:
     """[N, 4] float32 expected side distances (l, t, r, b, cells) at the foreground anchors `fg` [B, A] of a head
-    output {"boxes": [B, 4 * R, A]}, read out by the head's `dfl` module ([B, 4 * R, A] -> [B, 4, A])."""
-    return read_out(head_out["boxes"].float()).permute(0, 2, 1)[fg]
+    output {"boxes": [B, 4 * R, A]}, read out by the head's `dfl` module ([B, 4 * R, A] -> [B, 4, A]). The read-out
+    runs with autocast off: under AMP the DFL's 1x1 conv would otherwise give bf16/fp16 sides."""
+    boxes = head_out["boxes"]
+    with torch.autocast(device_type=boxes.device.type, enabled=False):
+        return read_out(boxes.float()).permute(0, 2, 1)[fg]
 
 
 def teacher_ahead(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
