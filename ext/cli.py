@@ -9,11 +9,12 @@ YAMLs) is picked from the model YAML's `family:` key or from the checkpoint's mo
 
 from __future__ import annotations
 
+import re
 import sys
 from difflib import get_close_matches
 from pathlib import Path
 
-from ultralytics.cfg import merge_equals_args
+from ultralytics.cfg import DEFAULT_CFG_PATH, merge_equals_args
 from ultralytics.utils import DEFAULT_CFG_DICT, LOGGER
 
 from .models import GJADet, HSD
@@ -77,7 +78,8 @@ def help_text(model: str | None = None) -> str:
     for name, defaults in family_defaults().items():
         for k, v in defaults.items():
             per_key.setdefault(k, {})[name] = v
-    keys = {**ext_defaults(), **{k: DEFAULT_CFG_DICT.get(k) for k in per_key if k not in ext_defaults()}}
+    ours = ext_defaults()
+    keys = {**ours, **{k: DEFAULT_CFG_DICT.get(k) for k in per_key if k not in ours}}
     lines = []
     for k, v in keys.items():
         fam = per_key.get(k, {})
@@ -93,10 +95,6 @@ def help_text(model: str | None = None) -> str:
 
 def ultralytics_keys(*sections: str) -> set[str]:
     """The keys under the given section headings of Ultralytics' cfg/default.yaml (`# Train settings ---...`)."""
-    import re
-
-    from ultralytics.cfg import DEFAULT_CFG_PATH
-
     keys, section = set(), None
     for line in Path(DEFAULT_CFG_PATH).read_text(encoding="utf-8").splitlines():
         if line.startswith("# "):
@@ -181,7 +179,7 @@ def run_tool(mode: str, overrides: dict, own: dict):
     if mode == "inspect":
         keys = {k: overrides.pop(k, None) for k in ("labels", "faults")}
         res = inspect_frames(model, source, **keys, out=own.get("out"), conf=overrides.pop("conf", None) or 0.5,
-                             **overrides)  # project, name, exist_ok: the run folder, as `yolo` names it
+                             **overrides)
         LOGGER.info(f"fdet inspect: {res['flagged']} of {res['images']} image(s) flagged, "
                     f"{len(res['unreadable'])} unreadable; {res['report']}; {res['csv']}")
         return res

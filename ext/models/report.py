@@ -11,7 +11,7 @@ from ultralytics.utils.torch_utils import get_flops
 
 # The scripts' budget beside each family's model and epochs (their only defaults that differ from `fdet train`):
 # about 10 minutes on a 2-core CPU (see README). Shown by `python train_hsd.py help`.
-SCRIPT_RUN = dict(data=None, imgsz=320, batch=8, nbs=8, workers=2, device="cpu", exist_ok=True)
+SCRIPT_RUN = dict(imgsz=320, batch=8, nbs=8, workers=2, device="cpu", exist_ok=True)
 
 
 def script_defaults(family, data: str, epochs: int, project: str) -> dict:

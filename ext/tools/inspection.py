@@ -132,8 +132,8 @@ def inspect_frames(model, source, labels=None, faults=None, out=None, conf: floa
         model: checkpoint path or Ultralytics `Model`. source: folder of images (sub-folders = trains) or video.
         labels: folder of YOLO label files for the image-level rates. faults: fault classes (names or ids).
         out: run folder; None = `project/name` (`run_dir`; default a new `runs/detect/inspect*`).
-        conf: score threshold of a fault box. project, name, exist_ok: Ultralytics' run-folder keys. predict_kwargs: Ultralytics predict keys and
-            ours (`imgsz`, `slice`, `slice_overlap`, `device`, ...).
+        conf: score threshold of a fault box. project, name, exist_ok: Ultralytics' run-folder keys.
+        predict_kwargs: Ultralytics predict keys and ours (`imgsz`, `slice`, `slice_overlap`, `device`, ...).
 
     Returns:
         dict(csv, faults_csv, report, images, flagged, unreadable, complete, rates)
