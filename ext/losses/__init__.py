@@ -12,7 +12,7 @@ from .classification import (
     build_cls_loss,
     quality_focal_element,
 )
-from .distillation import kl_cls, ld_kl
+from .distillation import box_distillation, kl_cls, ld_kl, localization_distillation, teacher_ahead
 
 __all__ = (
     "CLS_LOSSES",
@@ -27,4 +27,7 @@ __all__ = (
     "quality_focal_element",
     "kl_cls",
     "ld_kl",
+    "box_distillation",
+    "localization_distillation",
+    "teacher_ahead",
 )

@@ -1,13 +1,20 @@
-"""Knowledge-distillation terms for the HSD student: localization distillation and class-logit distillation.
+"""Knowledge-distillation terms for the HSD student, in float32 with the teacher side detached (gradients reach
+the student only).
 
-Both functions return a per-anchor loss (no reduction over anchors), computed in float32 with autocast
-disabled; the teacher side is detached, so gradients reach the student only.
+- Per anchor: `ld_kl` (localization distillation on box-side distributions) and `kl_cls` (class-logit KL).
+- Per batch, at the student's foreground anchors of a head output {"boxes", "scores"}:
+  `localization_distillation` (score-weighted LD sum per image), `box_distillation` (GIoU to the teacher's box,
+  for heads without matching distributions) and `teacher_ahead` (the `ld_gate` mask).
+
+`ext.models.hsd.distill` wires them into Ultralytics' distillation; its docstring gives the weights.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from ultralytics.utils.metrics import bbox_iou
 
 
 def _check_temperature(T: float) -> float:
@@ -92,3 +99,73 @@ def kl_cls(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float)
         cross = F.binary_cross_entropy_with_logits(s, p, reduction="none")
         entropy = F.binary_cross_entropy_with_logits(t, p, reduction="none")
         return (cross - entropy).sum(-1) * (T * T)
+
+
+def _around_anchor(d: torch.Tensor) -> torch.Tensor:
+    """[N, 4] side distances (l, t, r, b) -> [N, 4] xyxy box with its anchor at the origin."""
+    return torch.cat([-d[:, :2], d[:, 2:]], -1)
+
+
+def _sides(head_out: dict, read_out: nn.Module, fg: torch.Tensor) -> torch.Tensor:
+    """[N, 4] float32 expected side distances (l, t, r, b, cells) at the foreground anchors `fg` [B, A] of a head
+    output {"boxes": [B, 4 * R, A]}, read out by the head's `dfl` module ([B, 4 * R, A] -> [B, 4, A]). The read-out
+    runs with autocast off: under AMP the DFL's 1x1 conv would otherwise give bf16/fp16 sides."""
+    boxes = head_out["boxes"]
+    with torch.autocast(device_type=boxes.device.type, enabled=False):
+        return read_out(boxes.float()).permute(0, 2, 1)[fg]
+
+
+def teacher_ahead(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
+                  targets: torch.Tensor) -> torch.Tensor:
+    """`ld_gate`'s mask: [N] float32, 1 at the foreground anchors where the teacher's box has a higher IoU with
+    the assigned ground-truth box than the student's, else 0 (ties: 0). No gradient.
+
+    Args:
+        s, t, fg, read_out: as in `box_distillation`.
+        targets: [B, A, 4] assigned ground-truth boxes, xyxy in cells with each anchor at the origin
+            (`ext.losses.DetectionLoss.fg_targets`).
+    """
+    with torch.no_grad():
+        gt = targets[fg].float()
+        iou_s = bbox_iou(_around_anchor(_sides(s, read_out[0], fg)), gt, xywh=False).squeeze(-1)
+        iou_t = bbox_iou(_around_anchor(_sides(t, read_out[1], fg)), gt, xywh=False).squeeze(-1)
+        return (iou_t > iou_s).float()
+
+
+def box_distillation(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
+                     weight: float, gate: torch.Tensor | None = None) -> torch.Tensor:
+    """Box distillation [1] (module docstring): weight * sum w_i (1 - GIoU_i) / sum w_i.
+
+    Args:
+        s, t: student / teacher head outputs {"boxes": [B, 4 * R, A], "scores": [B, C, A]}.
+        fg: [B, A] bool, the student's foreground anchors.
+        read_out: (student, teacher) heads' `dfl` modules, [B, 4 * R, A] -> [B, 4, A] expected side distances
+            (Ultralytics' DFL integral, or the identity of a reg_max 1 head).
+        weight: the gain (ld_weight * box / 0.25).
+        gate: optional [N] mask (`teacher_ahead`) on the terms; the normalisation stays the sum of all w_i.
+    """
+    ds = _sides(s, read_out[0], fg)  # [N, 4] l, t, r, b in cells
+    dt = _sides({"boxes": t["boxes"].detach()}, read_out[1], fg)
+    w = t["scores"].detach().permute(0, 2, 1)[fg].float().sigmoid().amax(-1)  # [N] teacher's confidence
+    giou = bbox_iou(_around_anchor(ds), _around_anchor(dt), xywh=False, GIoU=True).squeeze(-1)
+    kept = w if gate is None else w * gate
+    return (weight * ((1 - giou) * kept).sum() / w.sum().clamp(min=1e-9)).reshape(1)
+
+
+def localization_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: int, T: float,
+                              weight: float, gate: torch.Tensor | None = None) -> torch.Tensor:
+    """HSD's LD term [1] per image: weight * sum over fg anchors of (top score * ld_kl) / B.
+
+    Args:
+        s, t: student / teacher head outputs, {"boxes": [B, 4 * reg_max, A] logits, "scores": [B, C, A] logits}.
+        fg: [B, A] bool, the student's foreground anchors.
+        reg_max: bins per box side.
+        T: temperature; weight: the LD gain (ld_weight * dfl / 0.25).
+        gate: optional [N] mask (`teacher_ahead`) multiplying each anchor's term.
+    """
+    b, _, a = s["boxes"].shape
+    sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]  # [N, 4, R]
+    td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]
+    w = s["scores"].permute(0, 2, 1)[fg].detach().float().sigmoid().amax(-1)  # [N] student's top class score
+    w = w if gate is None else w * gate
+    return (weight * ld_kl(sd, td, T, weight=w).sum() / b).reshape(1)

@@ -13,8 +13,8 @@ from ultralytics.nn.modules.block import DFL
 from ultralytics.utils.torch_utils import unwrap_model
 
 import ext
-from ext.models.hsd.distill import (LDDistillationModel, box_distillation, check_teacher, localization_distillation,
-                                   uses_ld)
+from ext.losses import box_distillation, localization_distillation, teacher_ahead
+from ext.models.hsd.distill import LDDistillationModel, check_teacher, uses_ld
 from ext.nn.tasks import HSDModel
 
 
@@ -182,7 +182,6 @@ def _direct_heads(sides_s, sides_t, scores):
 def test_gate_keeps_the_anchors_where_the_teacher_box_is_closer_to_the_truth():
     """3 anchors, ground truth 2 cells a side: the teacher is exact at anchor 0, the student at anchor 1, both
     equally off at anchor 2 (a tie counts as not ahead)."""
-    from ext.models.hsd.distill import teacher_ahead
 
     gt = torch.tensor([[[-2.0, -2.0, 2.0, 2.0]] * 3])  # [1, 3, 4] xyxy around each anchor
     s, t = _direct_heads([[1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]], [[2, 2, 2, 2], [1, 1, 1, 1], [3, 3, 3, 3]],

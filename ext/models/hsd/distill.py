@@ -47,9 +47,8 @@ from ultralytics.nn.distill_model import DistillationModel
 from ultralytics.nn.modules import Detect
 from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
-from ultralytics.utils.metrics import bbox_iou
 
-from ...losses import kl_cls, ld_kl
+from ...losses import box_distillation, kl_cls, localization_distillation, teacher_ahead
 from ...registry import arg
 
 
@@ -107,6 +106,19 @@ class LDDistillationModel(DistillationModel):
     weight), so LD keeps the paper's balance against the distribution loss (gain 1.5 at the defaults).
     """
 
+    def __new__(cls, teacher_model=None, student_model=None):
+        """Ultralytics' trainer builds `DistillationModel(teacher_model=..., student_model=...)`: a subclass whose
+        `takes(teacher_model)` is true is built instead (`OnlineDistillationModel` for a model YAML)."""
+        for sub in cls.__subclasses__():
+            if sub.takes(teacher_model):
+                cls = sub
+        return super().__new__(cls)
+
+    @staticmethod
+    def takes(teacher_model) -> bool:
+        """Whether this class is the one for `teacher_model` (a subclass says; this one takes what they leave)."""
+        return False
+
     def __init__(self, teacher_model: str | Path | nn.Module, student_model: nn.Module):
         if isinstance(teacher_model, (str, Path)):
             teacher_model = load_teacher(teacher_model)
@@ -118,6 +130,10 @@ class LDDistillationModel(DistillationModel):
         LOGGER.info(f"distillation (teacher reg_max {t}, student reg_max {st}): feature term (dis), "
                     f"{'LD on the box distributions' if self.ld else 'box distillation (GIoU to the teacher boxes)'}"
                     " (ld_weight), class-logit KL (ld_cls)")
+
+    def teacher(self) -> nn.Module:
+        """The model whose head outputs teach the student."""
+        return self.teacher_model
 
     def _ld_args(self) -> tuple[float, float, float]:
         a = self.student_model.args
@@ -149,7 +165,7 @@ class LDDistillationModel(DistillationModel):
         zero = torch.zeros(1, device=s["boxes"].device)
         if fg is None or not fg.any():
             return torch.cat([zero, zero])
-        read_out = (_head(self.student_model).dfl, _head(self.teacher_model).dfl)
+        read_out = (_head(self.student_model).dfl, _head(self.teacher()).dfl)
         gate = None
         if weight > 0 and arg(self.student_model.args, "ld_gate"):
             gate = teacher_ahead(s, t, fg, read_out, getattr(crit, "one2many", crit).fg_targets)
@@ -163,76 +179,6 @@ class LDDistillationModel(DistillationModel):
         if w_cls > 0:
             cls = w_cls * kl_cls(s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
         return torch.cat([box.reshape(1), cls.reshape(1)])
-
-
-def _around_anchor(d: torch.Tensor) -> torch.Tensor:
-    """[N, 4] side distances (l, t, r, b) -> [N, 4] xyxy box with its anchor at the origin."""
-    return torch.cat([-d[:, :2], d[:, 2:]], -1)
-
-
-def _sides(head_out: dict, read_out: nn.Module, fg: torch.Tensor) -> torch.Tensor:
-    """[N, 4] float32 expected side distances (l, t, r, b, cells) at the foreground anchors `fg` [B, A] of a head
-    output {"boxes": [B, 4 * R, A]}, read out by the head's `dfl` module ([B, 4 * R, A] -> [B, 4, A]). The read-out
-    runs with autocast off: under AMP the DFL's 1x1 conv would otherwise give bf16/fp16 sides."""
-    boxes = head_out["boxes"]
-    with torch.autocast(device_type=boxes.device.type, enabled=False):
-        return read_out(boxes.float()).permute(0, 2, 1)[fg]
-
-
-def teacher_ahead(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
-                  targets: torch.Tensor) -> torch.Tensor:
-    """`ld_gate`'s mask: [N] float32, 1 at the foreground anchors where the teacher's box has a higher IoU with
-    the assigned ground-truth box than the student's, else 0 (ties: 0). No gradient.
-
-    Args:
-        s, t, fg, read_out: as in `box_distillation`.
-        targets: [B, A, 4] assigned ground-truth boxes, xyxy in cells with each anchor at the origin
-            (`ext.losses.DetectionLoss.fg_targets`).
-    """
-    with torch.no_grad():
-        gt = targets[fg].float()
-        iou_s = bbox_iou(_around_anchor(_sides(s, read_out[0], fg)), gt, xywh=False).squeeze(-1)
-        iou_t = bbox_iou(_around_anchor(_sides(t, read_out[1], fg)), gt, xywh=False).squeeze(-1)
-        return (iou_t > iou_s).float()
-
-
-def box_distillation(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Module, nn.Module],
-                     weight: float, gate: torch.Tensor | None = None) -> torch.Tensor:
-    """Box distillation [1] (module docstring): weight * sum w_i (1 - GIoU_i) / sum w_i.
-
-    Args:
-        s, t: student / teacher head outputs {"boxes": [B, 4 * R, A], "scores": [B, C, A]}.
-        fg: [B, A] bool, the student's foreground anchors.
-        read_out: (student, teacher) heads' `dfl` modules, [B, 4 * R, A] -> [B, 4, A] expected side distances
-            (Ultralytics' DFL integral, or the identity of a reg_max 1 head).
-        weight: the gain (ld_weight * box / 0.25).
-        gate: optional [N] mask (`teacher_ahead`) on the terms; the normalisation stays the sum of all w_i.
-    """
-    ds = _sides(s, read_out[0], fg)  # [N, 4] l, t, r, b in cells
-    dt = _sides({"boxes": t["boxes"].detach()}, read_out[1], fg)
-    w = t["scores"].detach().permute(0, 2, 1)[fg].float().sigmoid().amax(-1)  # [N] teacher's confidence
-    giou = bbox_iou(_around_anchor(ds), _around_anchor(dt), xywh=False, GIoU=True).squeeze(-1)
-    kept = w if gate is None else w * gate
-    return (weight * ((1 - giou) * kept).sum() / w.sum().clamp(min=1e-9)).reshape(1)
-
-
-def localization_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: int, T: float,
-                              weight: float, gate: torch.Tensor | None = None) -> torch.Tensor:
-    """HSD's LD term [1] per image: weight * sum over fg anchors of (top score * ld_kl) / B.
-
-    Args:
-        s, t: student / teacher head outputs, {"boxes": [B, 4 * reg_max, A] logits, "scores": [B, C, A] logits}.
-        fg: [B, A] bool, the student's foreground anchors.
-        reg_max: bins per box side.
-        T: temperature; weight: the LD gain (ld_weight * dfl / 0.25).
-        gate: optional [N] mask (`teacher_ahead`) multiplying each anchor's term.
-    """
-    b, _, a = s["boxes"].shape
-    sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]  # [N, 4, R]
-    td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]
-    w = s["scores"].permute(0, 2, 1)[fg].detach().float().sigmoid().amax(-1)  # [N] student's top class score
-    w = w if gate is None else w * gate
-    return (weight * ld_kl(sd, td, T, weight=w).sum() / b).reshape(1)
 
 
 @contextlib.contextmanager

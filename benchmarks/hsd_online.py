@@ -1,0 +1,111 @@
+"""HSD in one run (`distill_model=<teacher YAML>`: the teacher's neck and head trained beside the student on its
+backbone, LD online) against the student trained alone, at the same epochs and at twice them (more than the one
+run's cost), against the teacher, and against the two-run recipe (teacher, then the student from its backbone with
+LD); paired seeds; mAP50-95, the student's share of the teacher's, training time; writes a table to docs/.
+
+    python benchmarks/hsd_online.py [--data rail-tracks] [--epochs 60] [--batch 16] [--nbs 64] [--seeds 0 1 2]
+                                    [--rows LABEL ...] [--out docs/hsd_online_<data>.md]
+
+Every run trains from scratch with the HSD trainer and defaults, the same image size, batch and seed, and is reused
+when finished (restartable); its metrics (validation of best.pt with the package's `model_row`) and its training
+time (the last `time` of results.csv) are recorded in benchmarks/results/hsd_online_<data>.json, so a new checkout
+rebuilds the table without the run folders. Two processes with other --seeds can share the record (one per core).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from pathlib import Path
+
+import numpy as np
+
+from ext.models.report import model_row
+from runs import Record, command_line, cpu_description, train_or_reuse, training_parser, write_report
+
+STUDENT, TEACHER = "hsd-n.yaml", "hsd-teacher-n.yaml"
+ROWS = {  # label: (model YAML, training keys, epochs multiplier); "teacher" in the keys: that row's run of the seed
+    "teacher": (TEACHER, {}, 1),
+    "student alone": (STUDENT, {}, 1),
+    "student, one run (online LD)": (STUDENT, {"distill_model": TEACHER}, 1),
+    "student, one run, no LD": (STUDENT, {"distill_model": TEACHER, "ld_weight": 0.0}, 1),
+    "student alone, 2x epochs": (STUDENT, {}, 2),
+    "student, two runs (inherit + LD)": (STUDENT, {"teacher": "pretrained+distill"}, 1),
+}
+DEFAULT_ROWS = ["teacher", "student alone", "student, one run (online LD)", "student alone, 2x epochs"]
+
+
+def train_seconds(best: str) -> float:
+    """Training time of a run in seconds: the last `time` of its results.csv (validation included)."""
+    rows = list(csv.DictReader(open(Path(best).parents[1] / "results.csv")))
+    return float(rows[-1]["time"]) if rows else float("nan")
+
+
+def run_name(label: str, seed: int, nbs: int) -> str:
+    return "".join(c for c in label.title() if c.isalnum()) + f"-s{seed}" + ("" if nbs == 64 else f"-nbs{nbs}")
+
+
+def main(argv=None) -> None:
+    ap = training_parser(__doc__.splitlines()[0], data="rail-tracks", epochs=60, batch=16,
+                         project="runs/bench-online", out_help="default docs/hsd_online_<data>.md")
+    ap.add_argument("--nbs", type=int, default=64, help="nominal batch (Ultralytics' 64; 8 for the synthetic sets)")
+    ap.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS), metavar="LABEL")
+    a = ap.parse_args(argv)
+    stem = Path(a.data).stem
+    a.out = a.out or f"docs/hsd_online_{stem}.md"
+    record = Record(Path(__file__).parent / "results" / f"hsd_online_{stem}.json")
+    labels = (["teacher"] if "teacher" not in a.rows else []) + a.rows  # the teacher: share and two-run recipe
+    results = {label: [] for label in labels}
+    for seed in a.seeds:
+        base = dict(data=a.data, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs, device=a.device, seed=seed,
+                    project=str(Path(a.project).resolve() / stem), exist_ok=True, plots=False, workers=2)
+        for label in labels:
+            cfg, keys, mult = ROWS[label]
+            epochs = a.epochs * mult
+            name, key = run_name(label, seed, a.nbs), dict(epochs=epochs, imgsz=a.imgsz, batch=a.batch)
+            metrics = record.get(name, key)
+            if metrics is None:
+                keys = dict(keys)
+                if keys.pop("teacher", None):  # the recipe of train_hsd.py: the teacher's backbone, then LD
+                    teacher = train_or_reuse(TEACHER, {**base, "epochs": a.epochs}, run_name("teacher", seed, a.nbs))
+                    keys.update(pretrained=teacher, distill_model=teacher)
+                best = train_or_reuse(cfg, {**base, **keys, "epochs": epochs}, name)
+                metrics = {**model_row(label, best, base, ("CDR@0.5",)), "seconds": train_seconds(best),
+                           "machine": cpu_description()}
+                record.put(name, key, metrics)
+            results[label].append(metrics)
+            write_table(a, argv, labels, results)
+
+
+def write_table(a, argv, labels: list[str], results: dict) -> None:
+    """The markdown table: mean ± std over the seeds done, the share of the teacher's mAP50-95 (pairwise by seed),
+    training time against the student alone at the same epochs."""
+    teacher = [r["mAP50-95"] for r in results["teacher"]]
+    alone = [r["seconds"] for r in results.get("student alone", [])]
+    lines = [f"# HSD in one run on {a.data} ({datetime.date.today()})", "", f"Command: `{command_line('hsd_online.py', argv)}`",
+             "", f"From scratch, {a.epochs} epochs (rows marked 2x: {2 * a.epochs}), {a.imgsz} px, batch {a.batch}, "
+             f"nbs {a.nbs}, seeds {a.seeds}; mean ± std over the seeds done. Share: the row's mAP50-95 over the "
+             "teacher's, seed by seed. Time: training time over the student alone's, seed by seed (two runs: "
+             "teacher + student). Machine: " + ", ".join(sorted({r["machine"] for v in results.values() for r in v})),
+             "", "| model | params | mAP50-95 | share of teacher | CDR@0.5 | time x student alone | per seed mAP50-95 |"
+             " runs |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for label in labels:
+        rs = results[label]
+        if not rs:
+            continue
+        m = np.array([r["mAP50-95"] for r in rs])
+        share = np.array([x / t for x, t in zip(m, teacher) if t > 0])
+        secs = np.array([r["seconds"] for r in rs])
+        if "two runs" in label:
+            secs = secs + np.array([r["seconds"] for r in results["teacher"]][: len(secs)])
+        ratio = secs[: len(alone)] / np.array(alone[: len(secs)]) if alone else np.array([])
+        cdr = np.array([r.get("CDR@0.5", np.nan) for r in rs])
+        lines.append(f"| {label} | {rs[0]['params']:,} | {m.mean():.3f} ± {m.std():.3f} | "
+                     f"{f'{share.mean():.0%}' if len(share) else '-'} | {np.nanmean(cdr):.2f} | "
+                     f"{f'{ratio.mean():.2f}' if len(ratio) else '-'} | {', '.join(f'{x:.3f}' for x in m)} | "
+                     f"{len(rs)} |")
+    write_report(a.out, lines)
+
+
+if __name__ == "__main__":
+    main()
