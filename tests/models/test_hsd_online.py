@@ -105,6 +105,12 @@ def test_one_run_trains_and_saves_the_student_alone(tmp_path, fault_tiny):
     plain = HSDModel("hsd-n.yaml", nc=6, verbose=False)
     assert sum(p.numel() for p in saved.parameters()) == sum(p.numel() for p in plain.parameters())
     assert len(YOLO(str(s.trainer.best)).predict(torch.rand(1, 3, 64, 64), verbose=False)) == 1
+    teacher = YOLO(str(s.trainer.wdir / "teacher.pt"))  # the heavy branch on the student's backbone, a model too
+    plain = HSDModel("hsd-teacher-n.yaml", nc=6, verbose=False)
+    assert sum(p.numel() for p in teacher.model.parameters()) == sum(p.numel() for p in plain.parameters())
+    backbone = [p.float() for p in teacher.model.model[:10].parameters()]
+    assert all(torch.equal(a, b.float()) for a, b in zip(backbone, saved.model[:10].parameters()))
+    assert len(teacher.predict(torch.rand(1, 3, 64, 64), verbose=False)) == 1
 
 
 def test_an_unknown_teacher_yaml_stops_before_training(tmp_path, fault_tiny):

@@ -10,7 +10,8 @@ per step, beside the student's HKN + HKH. One optimizer trains all of it with
 
 so the heavy branch's gradients reach the student only through the shared backbone, and its predictions teach the
 student's head online. Ultralytics strips a distillation wrapper to its student when a run ends, so best.pt holds the
-student alone; last.pt of an unfinished run keeps the heavy branch, and `resume=True` restores it.
+student alone; the trainer first writes the heavy branch, with the student's backbone, as `weights/teacher.pt` (a
+model in its own right). last.pt of an unfinished run keeps the heavy branch, and `resume=True` restores it.
 
 Ultralytics' feature term `dis` compares the student's neck with a frozen teacher's; against a branch still training
 it would pull both, so it is refused here.
@@ -18,10 +19,12 @@ it would pull both, so it is refused here.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 
 import torch
 from torch import nn
+from ultralytics.utils.patches import torch_load
 
 from ...nn.tasks import load_model_yaml
 from ...registry import arg
@@ -109,6 +112,14 @@ class OnlineDistillationModel(LDDistillationModel):
         """The heavy branch."""
         return self.aux_model
 
+    def heavy_model(self) -> nn.Module:
+        """A standalone copy of the teacher: the heavy branch with copies of the student's backbone layers."""
+        heavy = deepcopy(self.aux_model)
+        for i in range(self.start):
+            heavy.model[i] = deepcopy(self.student_model.model[i])
+        heavy.args, heavy.criterion = dict(vars(heavy.args)), None
+        return heavy.requires_grad_(False)
+
     def loss(self, batch: dict, preds=None):
         """[student box, cls, dfl, dis (0), ld, kd_cls, aux] summed by the trainer; the columns as items."""
         if not self.training:  # validation during training: the student's loss, the other columns 0
@@ -133,6 +144,19 @@ class OnlineDistillationModel(LDDistillationModel):
         items.update(dis_loss=zero, ld_loss=kd[:1].detach(), kd_cls_loss=kd[1:].detach(),
                      aux_loss=(heavy_loss / b).detach().reshape(1))
         return torch.cat([loss, zero, kd * b, heavy_loss.reshape(1)]), items
+
+
+def save_heavy_branch(best: Path, out: Path) -> Path | None:
+    """Write the heavy branch of an online run's checkpoint `best` (before Ultralytics strips it to the student) as a
+    standalone teacher checkpoint `out` (the teacher YAML's model with the student's backbone, fp16, loadable with
+    `YOLO(out)`); None, and nothing written, when `best` holds no `OnlineDistillationModel`."""
+    ckpt = torch_load(best, map_location="cpu")
+    wrapper = ckpt.get("ema") or ckpt.get("model")
+    if not isinstance(wrapper, OnlineDistillationModel):
+        return None
+    torch.save({"model": wrapper.heavy_model().half(), "train_args": ckpt.get("train_args"),
+                "date": ckpt.get("date"), "version": ckpt.get("version")}, out)
+    return out
 
 
 def restore_heavy_branch(model: nn.Module, ckpt: dict | None) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from ultralytics.utils import RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ...nn.tasks import HSDModel, load_model_yaml
 from ..detector import ExtTrainer
 from .distill import LDDistillationModel, ld_distillation, load_teacher
-from .online import OnlineDistillationModel, restore_heavy_branch
+from .online import OnlineDistillationModel, restore_heavy_branch, save_heavy_branch
 from .val import HSDValidator
 
 
@@ -45,6 +46,12 @@ class HSDTrainer(ExtTrainer):
         with ld_distillation():
             super()._setup_train()
 
+
+    def final_eval(self):
+        """A one-run distillation's teacher saved as weights/teacher.pt, then our final validation of the student."""
+        if RANK in {-1, 0} and self.best.exists():
+            save_heavy_branch(self.best, self.wdir / "teacher.pt")
+        super().final_eval()
 
 def hand_epoch_to_distillation(trainer) -> None:
     """Tell `LDDistillationModel` which epoch starts (for `ld_epochs`); a resumed run starts at its own epoch."""
