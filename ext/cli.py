@@ -17,9 +17,11 @@ from pathlib import Path
 from ultralytics.cfg import DEFAULT_CFG_PATH, merge_equals_args
 from ultralytics.utils import DEFAULT_CFG_DICT, LOGGER
 
+from .data.cli import data_main
 from .models import GJADet, HSD
 from .models.family import family_of
 from .registry import ext_defaults, key_values, parse_args
+from .tools import grad_cam, inspect_frames, track_markers
 from .tools.measure import KEYS as MEASURE_KEYS
 
 MODES = ("train", "val", "predict", "export", "benchmark")
@@ -173,8 +175,6 @@ def parse_tool_args(mode: str, argv: list[str]) -> tuple[dict, dict]:
 def run_tool(mode: str, overrides: dict, own: dict):
     """Run `fdet cam` (ext.tools.grad_cam), `fdet track` (ext.tools.track_markers) or `fdet inspect`
     (ext.tools.inspect_frames); print what was written."""
-    from .tools import grad_cam, inspect_frames, track_markers
-
     model, source = overrides.pop("model"), overrides.pop("source")
     if mode == "inspect":
         keys = {k: overrides.pop(k, None) for k in ("labels", "faults")}
@@ -232,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     mode, rest = argv[0], argv[1:]
     try:
         if mode == "data":
-            from .data.cli import data_main
-
             return data_main(rest)
         if mode in TOOLS:
             overrides, own = parse_tool_args(mode, rest)

@@ -30,9 +30,17 @@ import os
 import shutil
 from pathlib import Path
 
-from ultralytics.utils import LOGGER, YAML
+from ultralytics.utils import LOGGER, ROOT, YAML
 
 from ..paths import REPO_DIR, cfg_dir
+from .convert import coco_to_yolo, yolo_to_yolo
+from .generators import GENERATORS, generate
+from .voc import collect_voc_names, voc_to_yolo
+
+try:
+    import fcntl
+except ImportError:  # no file locks on this platform (Windows): concurrent preparation is not guarded
+    fcntl = None
 
 ENV_VAR = "EXT_DATASETS_DIR"
 DEFAULT_CACHE = Path("~/.cache/ext-datasets")
@@ -92,8 +100,6 @@ def entry_key(name: str, entry: dict) -> str:
 
 
 def _prepare_synthetic(name: str, entry: dict, out: Path) -> Path:
-    from .generators import GENERATORS, generate
-
     gen = entry.get("generator", name)
     if gen not in GENERATORS:
         raise ValueError(f"catalog entry '{name}': unknown generator '{gen}'; available: {sorted(GENERATORS)}")
@@ -117,8 +123,6 @@ def _labels_dir(images: Path) -> Path:
 
 
 def _prepare_yolo(name: str, entry: dict, out: Path) -> Path:
-    from .convert import yolo_to_yolo
-
     src = _source(name, entry)
     splits = entry.get("splits") or {"train": "images/train", "val": "images/val"}
     if "train" not in splits or "val" not in splits:
@@ -135,8 +139,6 @@ def _prepare_yolo(name: str, entry: dict, out: Path) -> Path:
 
 
 def _prepare_voc(name: str, entry: dict, out: Path) -> Path:
-    from .voc import collect_voc_names, voc_to_yolo
-
     src = _source(name, entry)
     ann, imgs = entry.get("annotations", "Annotations"), entry.get("images", "JPEGImages")
     splits = {k: [v] if isinstance(v, str) else list(v) for k, v in (entry.get("splits") or {"train": ["."]}).items()}
@@ -153,8 +155,6 @@ def _prepare_voc(name: str, entry: dict, out: Path) -> Path:
 
 
 def _prepare_coco(name: str, entry: dict, out: Path) -> Path:
-    from .convert import coco_to_yolo
-
     src = _source(name, entry)
     yaml_path = None
     for split, spec in (entry.get("splits") or {}).items():
@@ -177,12 +177,8 @@ def prepare(name: str, entry: dict, cache_dir: str | Path | None = None) -> Path
     ready = out / ".ready"
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f"{out.name}.lock", "w") as lock:
-        try:
-            import fcntl
-
+        if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
-        except ImportError:  # no file locks on this platform: concurrent preparation is not guarded
-            pass
         if ready.is_file():
             return Path(ready.read_text().strip())
         shutil.rmtree(out, ignore_errors=True)
@@ -194,8 +190,6 @@ def prepare(name: str, entry: dict, cache_dir: str | Path | None = None) -> Path
 
 def _ultralytics_knows(name: str) -> bool:
     """True for a data set name Ultralytics ships a YAML for (e.g. 'coco8')."""
-    from ultralytics.utils import ROOT
-
     return (ROOT / "cfg" / "datasets" / f"{name}.yaml").is_file()
 
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 from difflib import get_close_matches
 
 from ..registry import key_values
+from .catalog import load_catalog, resolve_data
+from .convert import coco_to_yolo
+from .generators import generate
+from .tile import tile_dataset
+from .voc import voc_to_yolo
 
 SUBCOMMANDS = {
     "list": {"catalog"},
@@ -39,8 +44,6 @@ def _parse(sub: str, words: list[str]) -> dict:
 
 def data_main(argv: list[str]) -> int:
     """Run one `fdet data` subcommand; return 0 (errors raise SyntaxError / ValueError / FileNotFoundError)."""
-    from . import coco_to_yolo, generate, load_catalog, resolve_data, tile_dataset, voc_to_yolo
-
     if not argv or argv[0] not in SUBCOMMANDS:
         print(USAGE)
         return 0 if not argv else 2

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+from ultralytics.engine.results import Results
 
 SUPERSAMPLE = 8
 
@@ -152,9 +154,6 @@ class TruthDetector:
         self.truth, self.noise, self.t, self.rng = truth, noise, 0, np.random.default_rng(seed)
 
     def __call__(self, frame):
-        import torch
-        from ultralytics.engine.results import Results
-
         k = np.flatnonzero(self.truth["visible"][self.t])
         c = self.truth["centres"][self.t, k] + self.rng.normal(0, self.noise, (len(k), 2))
         half = (self.truth["marker_d"] + self.rng.normal(0, self.noise, (len(k), 1))) / 2

@@ -19,7 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 from sahi.slicing import get_slice_bboxes
+from ultralytics.data.utils import IMG_FORMATS, check_det_dataset, img2label_paths
 
+from .catalog import resolve_data
 from .convert import write_data_yaml
 
 
@@ -80,10 +82,6 @@ def tile_dataset(data: str, out: str | Path, size: int = 640, overlap: float = 0
     Raises:
         ValueError: size < 32, overlap outside [0, 1), min_visible outside (0, 1].
     """
-    from ultralytics.data.utils import IMG_FORMATS, check_det_dataset, img2label_paths
-
-    from .catalog import resolve_data
-
     if size < 32 or not 0 <= overlap < 1 or not 0 < min_visible <= 1:
         raise ValueError(f"tile: size={size} (>= 32), overlap={overlap} ([0, 1)), min_visible={min_visible} ((0, 1])")
     info = check_det_dataset(resolve_data(data))

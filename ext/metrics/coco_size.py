@@ -16,6 +16,8 @@ import io
 import math
 
 import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from .image_level import to_numpy
 
@@ -116,9 +118,6 @@ class CocoSizeAP:
             (dict[str, float]): 'AP' (IoU 0.50:0.95), 'AP50', 'AP_small', 'AP_medium', 'AP_large' in [0, 1], at
                 ``max_dets`` detections per image; NaN where COCOeval has no ground truth (its -1).
         """
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-
         keys = ("AP", "AP50", "AP_small", "AP_medium", "AP_large")
         self.class_ap = {}
         gt_data, dt_data = self._coco_dicts()

@@ -20,9 +20,12 @@ import torch
 import ultralytics.nn.modules as um
 import ultralytics.nn.tasks as ut
 from torch import nn
+from ultralytics.nn.modules import Conv
 from ultralytics.nn.tasks import parse_model as ultralytics_parse_model  # the original, whatever is swapped in later
 from ultralytics.utils import LOGGER
 from ultralytics.utils.ops import make_divisible
+
+from . import modules as ours
 
 # Blocks that make Ultralytics build a head in its modern form (`legacy = False` in its `parse_model`); a head row
 # after one of them goes in after a marker row of that kind, so that Ultralytics' own rule decides. The marker has
@@ -53,8 +56,6 @@ class Scale:
 
 def our_module(name: str):
     """The class of ours a YAML row names (`ext.nn.modules`, not also an Ultralytics name), else None."""
-    from . import modules as ours
-
     return getattr(ours, name) if name in ours.__all__ and not hasattr(um, name) else None
 
 
@@ -147,8 +148,6 @@ def parse_model(d: dict, ch: int, verbose: bool = True) -> tuple[nn.Sequential, 
         (layers, save): the layers as an `nn.Sequential` with `.i`, `.f`, `.type`, `.np` set on each, and the sorted
         indices of layers whose outputs later layers read.
     """
-    from ultralytics.nn.modules import Conv
-
     scale = _scale_of(d)
     names = {"nc": d["nc"]}
     act, default_act = d.get("activation"), Conv.default_act

@@ -29,7 +29,7 @@ def torchvision_names(model: nn.Module) -> dict[str, str]:
         leading `Sequential`, e.g. ConvNeXt's `features`, are named `features.0`, ...); `{'': 'model.i.m'}` for a
         layer that is not unwrapped.
     """
-    import torchvision
+    import torchvision  # here, not at the top: about 1 s to import, needed only by TorchVision backbones
 
     rows = model.yaml["backbone"] + model.yaml["head"]
     out = {}

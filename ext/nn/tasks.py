@@ -17,6 +17,7 @@ import ultralytics.nn.tasks as ut
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils import YAML
 
+from ..losses.detection import DetectionLoss, EndToEndLoss
 from ..paths import models_dir
 from .box_prior import prior_of, set_box_prior
 from .builder import names_ext_module, parse_model
@@ -99,8 +100,6 @@ class ExtDetectionModel(DetectionModel):
         """Return our detection loss (Ultralytics' v8DetectionLoss with selectable cls/IoU losses), for NMS-free
         heads (one-to-one branch, e.g. YOLO26 or `end2end: True`) on both branches; the statistics a resumed run
         handed over (`loss_state`) are restored into it."""
-        from ..losses.detection import DetectionLoss, EndToEndLoss
-
         e2e = getattr(self.model[-1], "one2one_cv2", None) is not None
         criterion = EndToEndLoss(self) if e2e else DetectionLoss(self)
         state = self.__dict__.pop("loss_state", None)

@@ -25,6 +25,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from ultralytics.data import load_inference_source
+from ultralytics.data.augment import LetterBox
+from ultralytics.utils.checks import check_imgsz
+from ultralytics.utils.nms import non_max_suppression
+from ultralytics.utils.ops import scale_masks
+from ultralytics.utils.torch_utils import select_device
 
 from .common import load_model, run_dir
 
@@ -83,8 +89,6 @@ def cam_map(net: torch.nn.Module, layer: int, x: torch.Tensor, conf: float = 0.2
     Returns:
         (H, W) float tensor in [0, 1] on x's device, aligned with x.
     """
-    from ultralytics.utils.nms import non_max_suppression
-
     store = {}
 
     def hook(module, inputs, output):
@@ -148,12 +152,6 @@ def grad_cam(model_or_path, source, layer: int | None = None, imgsz: int = 640, 
     Raises:
         ValueError: `layer` is not a valid layer (the message lists the valid ones).
     """
-    from ultralytics.data import load_inference_source
-    from ultralytics.data.augment import LetterBox
-    from ultralytics.utils.checks import check_imgsz
-    from ultralytics.utils.ops import scale_masks
-    from ultralytics.utils.torch_utils import select_device
-
     model = load_model(model_or_path)
     net = model.model
     layer = check_layer(net, layer)

@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
+from ultralytics.cfg import get_save_dir
+from ultralytics.data.utils import IMG_FORMATS, VID_FORMATS
+from ultralytics.engine.model import Model
+
+from ..models.family import family_of
+
 
 def load_model(model_or_path):
     """Return an Ultralytics `Model` for a checkpoint / YAML path (family picked like `fdet`) or a `Model` as is."""
-    from ultralytics.engine.model import Model
-
     if isinstance(model_or_path, Model):
         return model_or_path
     if isinstance(model_or_path, (str, Path)):
-        from ..models.family import family_of
-
         p = str(model_or_path)
         if p.endswith(".pt") and not Path(p).is_file():
             raise FileNotFoundError(f"model '{p}' not found (tools never download weights)")
@@ -25,9 +28,6 @@ def load_model(model_or_path):
 def count_frames(source) -> int | None:
     """Images in a folder (recursively), frames of a video file, 1 for an image; None when unknown (a glob, a
     stream). For progress bars."""
-    import cv2
-    from ultralytics.data.utils import IMG_FORMATS, VID_FORMATS
-
     p = Path(str(source))
     if p.is_dir():
         return sum(f.suffix.lower()[1:] in IMG_FORMATS for f in p.rglob("*"))
@@ -47,8 +47,6 @@ def run_dir(mode: str, out=None, project=None, name=None, exist_ok: bool = False
     Raises:
         ValueError: `out` together with `project` or `name` (two answers to one question).
     """
-    from ultralytics.cfg import get_save_dir
-
     if out and (project or name):
         raise ValueError(f"give out= or project=/name=, not both (out={out}, project={project}, name={name})")
     if out:

@@ -18,6 +18,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from .kinematics import distance
 
@@ -54,8 +55,6 @@ def write_deformation(tracks: dict, pairs: list[tuple[int, int]], scale: np.ndar
     Raises:
         ValueError: a pair names a track id that was not tracked, or the two markers never share a frame.
     """
-    from matplotlib.figure import Figure
-
     n = len(scale)
     rows, summary, fig = [], [], Figure(figsize=(8, 4.5), dpi=100, layout="tight")
     ax = fig.add_subplot()

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from ultralytics.data.utils import IMG_FORMATS
+from ultralytics.utils import TQDM
 
 from ..data.tile import read_boxes
 from ..metrics import fault_class_ids
@@ -61,8 +63,6 @@ def frames(source: str | Path) -> tuple[int, object]:
     Raises:
         FileNotFoundError: no such source. ValueError: a folder without images, a video without frames.
     """
-    from ultralytics.data.utils import IMG_FORMATS
-
     src = Path(source)
     if not src.exists():
         raise FileNotFoundError(f"source '{source}' not found")
@@ -142,8 +142,6 @@ def inspect_frames(model, source, labels=None, faults=None, out=None, conf: floa
         ValueError: the model has no fault class (pass faults=...), an empty source. FileNotFoundError: missing
             source, model or labels folder.
     """
-    from ultralytics.utils import TQDM
-
     model = load_model(model)
     fault_ids = fault_class_ids(model.names, faults)
     if not fault_ids:

@@ -18,7 +18,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from matplotlib.figure import Figure
 
 from .deformation import check_pairs, write_deformation
 from .kinematics import Kinematics, kinematics, scale_from_reference
@@ -44,8 +46,6 @@ class Units:
 
 def video_fps(source) -> float:
     """Frames per second stored in a video file, 0 when `source` is not a readable video."""
-    import cv2
-
     p = Path(str(source))
     if not p.is_file():
         return 0.0
@@ -174,8 +174,6 @@ def write_kinematics(tracks: dict, units: Units, n_frames: int, out: Path) -> di
 
 def _plot(curves: dict, i: int, label: str, file: Path) -> Path:
     """One line per track part of column `i` of its curves against time (matplotlib, no pyplot)."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
     ax = fig.add_subplot()
     for name, c in curves.items():

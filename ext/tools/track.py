@@ -30,6 +30,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import torch
+from matplotlib.figure import Figure
+from ultralytics.data import load_inference_source
+from ultralytics.engine.model import Model
+from ultralytics.trackers.track import TRACKER_MAP, on_predict_postprocess_end, on_predict_start
+from ultralytics.utils import TQDM, YAML, IterableSimpleNamespace
+from ultralytics.utils.checks import check_yaml
 
 from .common import count_frames, load_model, run_dir
 from .deformation import identities, write_identities
@@ -45,10 +52,6 @@ def tracker_config(tracker: str) -> SimpleNamespace:
     Raises:
         ValueError: unknown tracker type, or a ReID model file that is not on disk (it would be downloaded).
     """
-    from ultralytics.trackers.track import TRACKER_MAP
-    from ultralytics.utils import YAML, IterableSimpleNamespace
-    from ultralytics.utils.checks import check_yaml
-
     cfg = IterableSimpleNamespace(**YAML.load(check_yaml(tracker)))
     if cfg.tracker_type not in TRACKER_MAP:
         raise ValueError(f"tracker '{tracker}': tracker_type '{cfg.tracker_type}' not in {sorted(TRACKER_MAP)}")
@@ -60,8 +63,6 @@ def tracker_config(tracker: str) -> SimpleNamespace:
 
 def _keep(result, conf: float, classes) -> object:
     """Return `result` restricted to boxes with conf >= `conf` and, when given, cls in `classes` (int or list)."""
-    import torch
-
     boxes = result.boxes
     if boxes is None or len(boxes) == 0:
         return result
@@ -80,10 +81,6 @@ def track_with_detector(detector, source, tracker: str = "bytetrack.yaml", conf:
     passed through Ultralytics' tracking callbacks on a minimal predictor stand-in; yielded results carry
     `boxes.id` when tracks are confirmed.
     """
-    from ultralytics.data import load_inference_source
-    import torch
-    from ultralytics.trackers.track import on_predict_postprocess_end, on_predict_start
-
     cfg = tracker_config(tracker)
     if getattr(cfg, "with_reid", False) and getattr(cfg, "model", "auto") == "auto":
         raise ValueError(f"tracker '{tracker}' uses with_reid + model=auto (the detector's own features): "
@@ -159,8 +156,6 @@ def read_csv(file: str | Path) -> dict[int, np.ndarray]:
 
 def plot_displacement(tracks: dict[int, np.ndarray], file: Path) -> Path:
     """Plot each track's displacement |p(frame) - p(first frame)| in pixels over frames (matplotlib, no pyplot)."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(8, 4.5), dpi=100, layout="tight")
     ax = fig.add_subplot()
     for tid, t in sorted(tracks.items()):
@@ -196,8 +191,6 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
         dict(csv=Path, plot=Path, tracks=int number of distinct track ids, kinematics=dict or None,
         identities=dict(file (tracks.csv), tracks, suspected_switches, missing_frames)).
     """
-    from ultralytics.engine.model import Model
-
     units = check_units({k: kwargs.pop(k) for k in KEYS if k in kwargs}, source)
     predict_kwargs = kwargs
     save_dir = run_dir("track", out, project, name, exist_ok)
@@ -215,8 +208,6 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
         model.predictor = None  # fresh predictor, so persist=True does not reuse trackers of an earlier call
         results = model.track(source=source, stream=True, persist=True, tracker=tracker,
                               **{"verbose": False, **predict_kwargs})
-    from ultralytics.utils import TQDM
-
     stride = int(predict_kwargs.get("vid_stride") or 1)
     total = count_frames(source)
     bar = TQDM(results, total=None if total is None else -(-total // stride), desc="fdet track", unit="frame")

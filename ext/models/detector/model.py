@@ -8,7 +8,9 @@ from pathlib import Path
 from ultralytics.engine.model import Model
 from ultralytics.utils import DEFAULT_CFG_DICT, RANK
 
+from ...data import resolve_data
 from ...nn.tasks import ExtDetectionModel, load_model_yaml
+from .benchmark import benchmark_formats
 from .export import ExtExporter
 from .predict import SlicedPredictor
 from .train import ExtTrainer
@@ -58,8 +60,6 @@ class Detector(Model):
         image-level rates, inference ms at batch 1 (benchmark.py). Keys used: imgsz, quantize, device, project/name
         (the folder of benchmark.csv), and for INT8 calibration only split, calib_images (validation is on val).
         """
-        from .benchmark import benchmark_formats
-
         self._check_is_pytorch_model()
         args = {**self.overrides, **kwargs}
         out = Path(kwargs["project"]) / (kwargs.get("name") or "benchmark") if kwargs.get("project") else None
@@ -76,8 +76,6 @@ class Detector(Model):
         """
         self._check_is_pytorch_model()
         if kwargs.get("data"):
-            from ...data import resolve_data
-
             kwargs["data"] = resolve_data(kwargs["data"])
         elif kwargs.get("quantize") == 8:
             raise ValueError("quantize=8 calibrates on your images: give data= (a catalog name or a data YAML)")

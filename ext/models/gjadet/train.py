@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 
 import torch
-
+from matplotlib.figure import Figure
 from ultralytics.utils import LOGGER, RANK
 
 from ...nn.tasks import GJADetModel
@@ -47,21 +47,16 @@ def plot_gradient_ratio(trainer) -> None:
     f = trainer.save_dir / "gjr_ratio.csv"
     if not f.exists() or not trainer.args.plots:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = list(csv.reader(open(f)))
     header, data = rows[0], [[float(x) for x in r] for r in rows[1:]]
-    fig, ax = plt.subplots(figsize=(6, 4), tight_layout=True)
+    fig = Figure(figsize=(6, 4), tight_layout=True)
+    ax = fig.subplots()
     for j, name in enumerate(header[1:], 1):
         ax.plot([r[0] for r in data], [max(r[j], 1e-6) for r in data], marker=".", label=name,
                 linestyle="--" if name.startswith("one2one:") else "-")
     ax.set(xlabel="epoch", ylabel="positive / negative gradient", yscale="log", title="GJR gradient ratio per class")
     ax.legend(fontsize=7)
     fig.savefig(f.with_suffix(".png"), dpi=150)
-    plt.close(fig)
     LOGGER.info(f"GJR gradient ratio plotted to {f.with_suffix('.png')}")
 
 
