@@ -14,7 +14,6 @@ import argparse
 import datetime
 import os
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
@@ -24,9 +23,8 @@ import torch
 import ext
 from ext.models import family_of
 
-sys.path.insert(0, str(Path(__file__).parent))
-from latency import export, measure  # noqa: E402
-from runs import command_line, write_report  # noqa: E402
+from latency import export, measure
+from runs import command_line, write_report
 
 BACKBONES = [  # label, YAML stem, what
     ("CSPDarknet (YOLOv8)", "gjadet", "ours: gjadet.yaml"),

@@ -18,7 +18,6 @@ import argparse
 import csv
 import datetime
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -27,8 +26,7 @@ import numpy as np
 from ext.data.synth_sequence import SequenceConfig, TruthDetector, render_sequence
 from ext.tools import track_markers
 
-sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, write_report  # noqa: E402
+from runs import command_line, write_report
 
 CRUSH = 0.1  # the body's front markers travel 10 % less than its rear ones (a known deformation)
 

@@ -14,7 +14,6 @@ import contextlib
 import datetime
 import importlib.util
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +23,7 @@ import torch
 import ext
 from ext.models import family_of
 
-sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, write_report  # noqa: E402
+from runs import command_line, write_report
 
 MODELS = ["hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml", "gjadet-dyhead-n.yaml"]
 PACKAGES = {"onnx": "onnxruntime", "torchscript": "torch", "openvino": "openvino"}

@@ -21,17 +21,20 @@ benchmarks/results/gjadet_ablation_<data>.json (committed), so a new checkout re
 from __future__ import annotations
 
 import datetime
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from ultralytics.utils import YAML
 
 import ext
+from ext.data import resolve_data
+from ext.data.repeat_factor import image_share, repeat_factors
+from ext.metrics.longtail import class_groups, group_of, train_instance_counts
+from ext.models.report import evaluate
 
-sys.path.insert(0, str(Path(__file__).parent))
-from latency import export, measure  # noqa: E402
-from runs import Record, command_line, cpu_description, train_or_reuse, training_parser, write_report  # noqa: E402
+from latency import export, measure
+from runs import Record, command_line, cpu_description, train_or_reuse, training_parser, write_report
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 ROWS = [  # label, model, extra training arguments
@@ -65,26 +68,18 @@ LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's l
 COLS = ("mAP50-95", "precision", "AP rare", "AP common", "AP small")
 
 
-def evaluate(best: str, args: dict) -> tuple[list[float], dict[str, float]]:
-    """Validate `best`; return the COLS values and the per-class mAP50-95 by class name."""
-    m = ext.GJADet(best).val(data=args["data"], imgsz=args["imgsz"], batch=args["batch"], device=args["device"],
-                             plots=False, verbose=False, project=args["project"], name="val", exist_ok=True)
-    row = [m.box.map, m.box.mp, m.extra["AP_rare"], m.extra["AP_common"], m.extra["AP_small"]]
-    per_class = {m.names[c]: float(ap) for c, ap in zip(m.ap_class_index, m.box.all_ap.mean(1))}
-    return [float(v) for v in row], per_class
+def recorded(e: dict) -> dict:
+    """What the record keeps of an evaluation (`evaluate` with the GJADet validator): the COLS values as 'row', the
+    per-class mAP50-95 by class name and this machine."""
+    row = [e["mAP50-95"], e["precision"], *(float(e["extra"][k]) for k in ("AP_rare", "AP_common", "AP_small"))]
+    return {"row": row, "per_class": e["per_class"], "machine": cpu_description()}
 
 
 def counts_report(a, argv) -> list[str]:
     """Per class of the training split: boxes, share of the boxes, group (what the validator's AP rare / common
     average over), images with the class and their share (what repeat-factor sampling reads), the class's repeat
     factor at `--rfs`; below, how many images repeat and the length of an rfs epoch."""
-    from ultralytics.utils import YAML as Y
-
-    from ext.data import resolve_data
-    from ext.data.repeat_factor import image_share, repeat_factors
-    from ext.metrics.longtail import class_groups, group_of, train_instance_counts
-
-    d = Y.load(resolve_data(a.data))
+    d = YAML.load(resolve_data(a.data))
     files = sorted((Path(d["path"]) / "labels" / Path(d["train"]).name).glob("*.txt"))
     per_image = [np.array([int(line.split()[0]) for line in f.read_text().splitlines() if line.strip()], dtype=int)
                  for f in files]
@@ -151,8 +146,8 @@ def main(argv=None) -> None:
             if metrics is None and a.report_only:
                 continue
             if metrics is None:
-                row, pc = evaluate(train_or_reuse(cfg, {**base, **extra}, name), base)
-                metrics = {"row": row, "per_class": pc, "machine": cpu_description()}
+                best = train_or_reuse(cfg, {**base, **extra}, name)
+                metrics = recorded(evaluate(best, base, ext.GJADet, project=base["project"], name="val", exist_ok=True))
                 record.put(name, key, metrics)
             results[label].append(metrics["row"])
             per_class[label].append(metrics["per_class"])

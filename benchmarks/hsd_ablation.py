@@ -14,17 +14,16 @@ the image-level CDR at score 0.5). Latency: ONNX Runtime CPU, batch 1, 640 px, m
 from __future__ import annotations
 
 import datetime
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 import ext
+from ext.models.report import evaluate
 
-sys.path.insert(0, str(Path(__file__).parent))
-from latency import export, measure  # noqa: E402
-from runs import command_line, train_or_reuse, training_parser, write_report  # noqa: E402
+from latency import export, measure
+from runs import command_line, train_or_reuse, training_parser, write_report
 
 STUDENT = "hsd-n.yaml"
 TEACHER = "hsd-teacher-n.yaml"
@@ -41,10 +40,9 @@ ROWS = [  # label, model, extra training arguments (teacher path filled in per s
 ]
 
 
-def evaluate(best: str, args: dict) -> tuple[float, float]:
-    m = ext.HSD(best).val(data=args["data"], imgsz=args["imgsz"], batch=args["batch"], device=args["device"],
-                          plots=False, verbose=False, project=args["project"], name="val", exist_ok=True)
-    return float(m.box.map), float(m.extra.get("CDR@0.5", float("nan")))
+def scores(e: dict) -> tuple[float, float]:
+    """The table's figures of an evaluation (`evaluate` with the HSD validator): (mAP50-95, CDR@0.5)."""
+    return e["mAP50-95"], float(e["extra"].get("CDR@0.5", float("nan")))
 
 
 def main(argv=None) -> None:
@@ -86,7 +84,8 @@ def main(argv=None) -> None:
             ld_name = f"{LD_TAG}{ld}" if extra.get("ld_weight") else ""
             name = f"{label.replace(' ', '')}{tag if distilled else ''}{ld_name}-s{seed}"
             best = teacher if label == "teacher" else train_or_reuse(cfg, {**base, **extra}, name)
-            results[label].append(evaluate(best, base))
+            results[label].append(scores(evaluate(best, base, ext.HSD, project=base["project"], name="val",
+                                                  exist_ok=True)))
         write_table(a, argv, rows, results, info, lat)  # after every seed, so a cut-short run still reports
 
 

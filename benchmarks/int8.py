@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import datetime
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -35,9 +34,8 @@ import ext
 from ext.data import resolve_data
 from ext.models import family_of
 
-sys.path.insert(0, str(Path(__file__).parent))
-from latency import measure  # noqa: E402
-from runs import command_line, cpu_description, write_report  # noqa: E402
+from latency import measure
+from runs import command_line, cpu_description, write_report
 
 MODELS = ["yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"]
 CHECKPOINTS = {  # data -> (label, run folder under runs/bench-small/<data>)

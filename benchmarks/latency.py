@@ -18,18 +18,18 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from ultralytics.nn.modules.block import DFL
 
 import ext
 from ext.models import family_of
+from ext.nn.modules.heads import LastAxisDFL
 
-sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, cpu_description, write_report  # noqa: E402
+from runs import command_line, cpu_description, write_report
 
 DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-paper-n.yaml", "hsd-teacher-n.yaml",
            "gjadet-n.yaml"]
@@ -38,17 +38,25 @@ DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "hsd-n.yaml", "hsd-pa
 SWAPPED = " (swapped DFL)"  # row suffix of --swap-dfl
 
 
+def other_dfl(dfl: DFL) -> DFL:
+    """A new read-out of the other kind (Ultralytics' `DFL` <-> our `LastAxisDFL`) with the weights, device, dtype
+    and mode of `dfl`."""
+    new = (DFL if type(dfl) is LastAxisDFL else LastAxisDFL)(dfl.c1)
+    new.load_state_dict(dfl.state_dict())
+    return new.to(dfl.conv.weight).train(dfl.training)
+
+
 def swap_dfl(model) -> int:
-    """Turn every Ultralytics `DFL` of `model` into our `LastAxisDFL` and vice versa (same weights); return how many."""
-    from ultralytics.nn.modules.block import DFL
-
-    from ext.nn.modules.heads import LastAxisDFL
-
-    n = 0
-    for m in model.modules():
-        if type(m) in (DFL, LastAxisDFL):
-            m.__class__, n = DFL if type(m) is LastAxisDFL else LastAxisDFL, n + 1
-    return n
+    """Replace every Ultralytics `DFL` of `model` by our `LastAxisDFL` and vice versa (a new module with the same
+    weights in its place: `other_dfl`); return how many were replaced."""
+    new = {}  # id of a replaced read-out -> its replacement (one read-out held in two places stays one)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) in (DFL, LastAxisDFL):
+                if id(child) not in new:
+                    new[id(child)] = other_dfl(child)
+                setattr(parent, name, new[id(child)])
+    return len(new)
 
 
 def export(cfg: str, imgsz: int, out: Path) -> tuple[str, dict]:

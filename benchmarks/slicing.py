@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,8 +42,7 @@ from ext.data.generators import generate
 from ext.data.tile import read_boxes
 from ext.tools import inspect_frames
 
-sys.path.insert(0, str(Path(__file__).parent))
-from runs import command_line, train_or_reuse, write_report  # noqa: E402
+from runs import command_line, train_or_reuse, write_report
 
 TEACHER = ("hsd-teacher-n.yaml", dict(data="fault-synth", epochs=30, imgsz=320, batch=8, nbs=8, device="cpu", seed=0,
                                       project=str(Path("runs/bench-small/fault-synth").resolve()), exist_ok=True,

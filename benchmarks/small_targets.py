@@ -29,20 +29,21 @@ checkout rebuilds the table without the run folders). The table is rewritten aft
 from __future__ import annotations
 
 import datetime
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from ultralytics.utils import YAML
 
 import ext
+from ext.data import resolve_data
+from ext.data.tile import read_boxes
+from ext.models.report import evaluate
 from ext.nn.tasks import load_model_yaml
 from ext.paths import models_dir
 
-sys.path.insert(0, str(Path(__file__).parent))
-from runs import (Record, command_line, cpu_description, finished, train_or_reuse, training_parser,  # noqa: E402
-                  write_report)
+from runs import Record, command_line, cpu_description, finished, train_or_reuse, training_parser, write_report
 
 # family, model YAML, training keys of every row of the family. The GJADet rows keep GJR's quality-focal element
 # (gjr_beta 2, the paper's), as they were recorded before the package default became gjr_beta 0 (docs/design.md)
@@ -171,13 +172,7 @@ def sizes_report(a, argv) -> list[str]:
     """Per class of the training split, at the training size: median box in px, median largest side distance in
     cells of each level, and the IoU with which an anchor at the box centre starts (concentric square of side
     2 d cells): d = 7.5 (Ultralytics' uniform 16-bin start) and d = 2.0 (`dfl_prior` 2, a reg_max 1 head)."""
-    from PIL import Image
-    from ultralytics.utils import YAML as Y
-
-    from ext.data import resolve_data
-    from ext.data.tile import read_boxes
-
-    d = Y.load(resolve_data(a.data))
+    d = YAML.load(resolve_data(a.data))
     root, boxes = Path(d["path"]), {}
     for img in sorted((root / d["train"]).glob("*")):
         w, h = Image.open(img).size
@@ -203,13 +198,11 @@ def sizes_report(a, argv) -> list[str]:
     return lines
 
 
-def evaluate(best: str, args: dict) -> dict:
-    """mAP50-95, per-class mAP50-95 by class name and CDR@0.5 of a checkpoint on the validation split."""
-    m = ext.HSD(best).val(data=args["data"], imgsz=args["imgsz"], batch=args["batch"], device=args["device"],
-                          plots=False, verbose=False, project=args["project"], name="val", exist_ok=True)
-    per_class = {m.names[c]: float(ap) for c, ap in zip(m.ap_class_index, m.box.all_ap.mean(1))}
-    return {"map": float(m.box.map), "cdr": float(m.extra.get("CDR@0.5", float("nan"))), "per_class": per_class,
-            "names": [m.names[i] for i in sorted(m.names)], "machine": cpu_description()}
+def recorded(e: dict) -> dict:
+    """What the record keeps of an evaluation (`evaluate` with the HSD validator): mAP50-95 as 'map', CDR@0.5 as
+    'cdr', per-class mAP50-95 by class name, the class names and this machine."""
+    return {"map": e["mAP50-95"], "cdr": float(e["extra"].get("CDR@0.5", float("nan"))), "per_class": e["per_class"],
+            "names": e["names"], "machine": cpu_description()}
 
 
 def main(argv=None) -> None:
@@ -254,7 +247,7 @@ def main(argv=None) -> None:
                         extra["distill_model"] = t_best
                     args = {**{k: v for k, v in args.items() if k not in ("teacher", "inherit", "distill")}, **extra}
                 best = train_or_reuse(model_file(cfg, yaml, project / "cfg"), {**base, **args}, name)
-                metrics = evaluate(best, base)
+                metrics = recorded(evaluate(best, base, ext.HSD, project=base["project"], name="val", exist_ok=True))
                 record.put(name, key, metrics)
             results[label].append(metrics)
             write_table(a, argv, labels, results)  # after every run, so a cut-short benchmark still reports

@@ -1,5 +1,5 @@
-"""What the training scripts (train_hsd.py, train_gjadet.py) share: their run budget, validating a checkpoint,
-printing a comparison table and where results are."""
+"""What the training scripts (train_hsd.py, train_gjadet.py) and the benchmarks share: their run budget, validating a
+checkpoint, printing a comparison table and where results are."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ultralytics.utils import LOGGER
 from ultralytics.utils.torch_utils import get_flops
+
+from .family import family_of
 
 
 # The scripts' budget beside each family's model and epochs (their only defaults that differ from `fdet train`):
@@ -19,23 +21,36 @@ def script_defaults(family, data: str, epochs: int, project: str) -> dict:
     return {"model": family.default_model, **SCRIPT_RUN, "data": data, "epochs": epochs, "project": project}
 
 
-def model_row(label: str, weights: str, args: dict, extra: tuple[str, ...] | None = None) -> dict:
-    """Validate `weights` on `args['data']`; return params, GFLOPs (at args['imgsz']), mAP50, mAP50-95 and the
-    extra metrics the family's validator reports as `metrics.extra` (those named in `extra`, default all)."""
-    from .family import family_of
+# the training arguments a validation takes (model_row also passes `workers`, the benchmarks their own val folder)
+VAL_KEYS = ("data", "imgsz", "batch", "device")
 
-    model = family_of(weights)(weights)
-    keep = {k: args[k] for k in ("data", "imgsz", "batch", "device", "workers") if k in args}
-    metrics = model.val(**keep, plots=False, verbose=False)
-    row = {
-        "model": label,
-        "params": sum(p.numel() for p in model.model.parameters()),
-        f"GFLOPs@{args.get('imgsz', 640)}": round(get_flops(model.model, args.get("imgsz", 640)), 2),
-        "mAP50": round(float(metrics.box.map50), 4),
-        "mAP50-95": round(float(metrics.box.map), 4),
-    }
-    more = getattr(metrics, "extra", {}) or {}
-    row.update({k: v for k, v in more.items() if extra is None or k in extra})
+
+def evaluate(weights: str, args: dict, family=None, **val) -> dict:
+    """Validate checkpoint `weights` on args['data'] at args' imgsz, batch and device (those it has), plots and
+    printing off, with `val` besides (e.g. project, name, exist_ok, workers), by `family`'s validator (a model class
+    such as ext.HSD; default the checkpoint's own, `family_of`).
+
+    Returns a dict: mAP50-95, mAP50, precision (mean over classes), per_class (mAP50-95 by class name, of the
+    classes with labels), names (every class name, by index), extra (the validator's `metrics.extra`, e.g. CDR@0.5
+    or AP_rare), params and GFLOPs (at args['imgsz'], default 640) of the model as validated (fused).
+    """
+    model = (family or family_of(weights))(weights)
+    m = model.val(**{k: args[k] for k in VAL_KEYS if k in args}, **val, plots=False, verbose=False)
+    return {"mAP50-95": float(m.box.map), "mAP50": float(m.box.map50), "precision": float(m.box.mp),
+            "per_class": {m.names[c]: float(ap) for c, ap in zip(m.ap_class_index, m.box.all_ap.mean(1))},
+            "names": [m.names[i] for i in sorted(m.names)], "extra": dict(getattr(m, "extra", {}) or {}),
+            "params": sum(p.numel() for p in model.model.parameters()),
+            "GFLOPs": get_flops(model.model, args.get("imgsz", 640))}
+
+
+def model_row(label: str, weights: str, args: dict, extra: tuple[str, ...] | None = None) -> dict:
+    """Validate `weights` on `args['data']` (`evaluate`, the checkpoint's own validator, args' workers too); return
+    params, GFLOPs (at args['imgsz']), mAP50, mAP50-95 and the extra metrics the family's validator reports as
+    `metrics.extra` (those named in `extra`, default all)."""
+    e = evaluate(weights, args, **{k: args[k] for k in ("workers",) if k in args})
+    row = {"model": label, "params": e["params"], f"GFLOPs@{args.get('imgsz', 640)}": round(e["GFLOPs"], 2),
+           "mAP50": round(e["mAP50"], 4), "mAP50-95": round(e["mAP50-95"], 4)}
+    row.update({k: v for k, v in e["extra"].items() if extra is None or k in extra})
     return row
 
 

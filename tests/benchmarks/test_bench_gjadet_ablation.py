@@ -3,6 +3,7 @@ training itself is benchmarked, not tested)."""
 
 import pytest
 
+import ext
 import gjadet_ablation
 
 
@@ -12,8 +13,10 @@ def calls(monkeypatch) -> list:
     calls = []
     monkeypatch.setattr(gjadet_ablation, "train_or_reuse",
                         lambda cfg, args, name: calls.append((cfg, args, name)) or f"/runs/{name}/weights/best.pt")
-    monkeypatch.setattr(gjadet_ablation, "evaluate", lambda best, args: (
-        [0.4, 0.5, 0.3 if "EQFL" in best else 0.2, float("nan"), 0.1], {"point": 0.6, "wheel": 0.2}))
+    monkeypatch.setattr(gjadet_ablation, "evaluate", lambda best, args, family, **val: {
+        "mAP50-95": 0.4 if family is ext.GJADet and val["name"] == "val" else -1.0, "precision": 0.5,
+        "extra": {"AP_rare": 0.3 if "EQFL" in best else 0.2, "AP_common": float("nan"), "AP_small": 0.1},
+        "per_class": {"point": 0.6, "wheel": 0.2}})
     monkeypatch.setattr(gjadet_ablation, "export", lambda cfg, imgsz, tmp: (cfg,))
     monkeypatch.setattr(gjadet_ablation, "measure", lambda paths, imgsz, runs: {c: 2.0 if "26" in c else 1.0
                                                                                   for c in paths})

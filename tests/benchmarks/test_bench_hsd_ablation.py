@@ -2,6 +2,7 @@
 
 import pytest
 
+import ext
 import hsd_ablation
 
 
@@ -15,7 +16,8 @@ def test_hsd_unknown_row_is_refused_with_the_valid_labels(capsys):
 def test_teacher_epochs_trains_the_teacher_longer_and_names_the_runs(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(hsd_ablation, "train_or_reuse", lambda cfg, args, name: calls.append((cfg, args, name)) or name)
-    monkeypatch.setattr(hsd_ablation, "evaluate", lambda best, args: (0.1, 0.5))
+    monkeypatch.setattr(hsd_ablation, "evaluate", lambda best, args, family, **val: {
+        "mAP50-95": 0.1 if family is ext.HSD and val["name"] == "val" else -1.0, "extra": {"CDR@0.5": 0.5}})
     monkeypatch.setattr(hsd_ablation, "export", lambda cfg, sz, out: (cfg, {"params": 1, "GFLOPs": 1.0}))
     monkeypatch.setattr(hsd_ablation, "measure", lambda files, sz, runs: {f: 1.0 for f in files})
     out = tmp_path / "t.md"
@@ -27,6 +29,7 @@ def test_teacher_epochs_trains_the_teacher_longer_and_names_the_runs(monkeypatch
     assert ld_name == "student+LD-e9-sum-s0" and ld_args["distill_model"] == "teacher-e9-s0"
     text = out.read_text()
     assert "hsd-teacher-n.yaml (9 epochs)" in text
+    assert "| 0.100 ± 0.000 | 0.500 ± 0.000 | 0.100 |" in text  # by the HSD validator (ext.models.report.evaluate)
     assert "Command: `python benchmarks/hsd_ablation.py --rows student 'student + LD' --seeds 0" in text
 
 

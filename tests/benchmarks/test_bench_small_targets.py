@@ -11,12 +11,18 @@ import ext
 import small_targets
 
 
+def evaluation(per_class: dict):
+    """A stand-in for `evaluate` (ext.models.report) that validates nothing: mAP50-95 0.2, CDR@0.5 0.5, `per_class`."""
+    return lambda best, args, *a, **k: {"mAP50-95": 0.2, "extra": {"CDR@0.5": 0.5}, "per_class": per_class,
+                                        "names": list(per_class)}
+
+
 def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
-    calls = []
+    calls, validated = [], []
     monkeypatch.setattr(small_targets, "train_or_reuse",
                         lambda cfg, args, name: calls.append((cfg, args, name)) or name)
-    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
-        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1, "Sleepers": 0.3}, "names": ["Clips", "Sleepers"]})
+    fake = evaluation({"Clips": 0.1, "Sleepers": 0.3})
+    monkeypatch.setattr(small_targets, "evaluate", lambda *a, **k: validated.append((a, k)) or fake(*a, **k))
     out = tmp_path / "t.md"
     rows = ["HSD student, 16 bins, uniform", "HSD student, 16 bins, prior", "GJADet, reg_max 1, end2end",
             "YOLO11n + prior"]
@@ -32,6 +38,9 @@ def test_rows_train_the_variants_they_name(monkeypatch, tmp_path):
     assert y_cfg == "yolo11n.yaml" and y_args["dfl_prior"] == 2.0
     text = out.read_text()
     assert "| HSD student, 16 bins, uniform | 0.200 ± 0.000 | 0.100 (0.100) | 0.300 (0.300) | 0.50 | 0.200 | 1 |" in text
+    (best, args, family), val = validated[0]  # every row by the HSD validator, into <project>/<data>/val
+    assert (best, args["imgsz"], family) == ("HSDstudent_16bins_uniform-s3", 320, ext.HSD)
+    assert val == {"project": str(tmp_path / "p" / "rail-tracks"), "name": "val", "exist_ok": True}
     # a new checkout without the run folders rebuilds the table from the record, training nothing
     monkeypatch.setattr(small_targets, "train_or_reuse", lambda *a: pytest.fail("trained although recorded"))
     out.unlink()
@@ -47,8 +56,7 @@ def calls(monkeypatch) -> list:
     calls = []
     monkeypatch.setattr(small_targets, "train_or_reuse",
                         lambda cfg, args, name: calls.append((cfg, args, name)) or f"/runs/{name}/weights/best.pt")
-    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
-        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1}, "names": ["Clips"]})
+    monkeypatch.setattr(small_targets, "evaluate", evaluation({"Clips": 0.1}))
     return calls
 
 
@@ -157,8 +165,7 @@ def test_box_kd_row_distils_a_direct_regression_student_from_the_teacher_of_its_
     calls = []
     monkeypatch.setattr(small_targets, "train_or_reuse",
                         lambda cfg, args, name: calls.append((cfg, args, name)) or f"/r/{name}/best.pt")
-    monkeypatch.setattr(small_targets, "evaluate", lambda best, args: {
-        "map": 0.2, "cdr": 0.5, "per_class": {"Clips": 0.1}, "names": ["Clips"]})
+    monkeypatch.setattr(small_targets, "evaluate", evaluation({"Clips": 0.1}))
     small_targets.main(["--rows", "HSD student, shortcuts, reg_max 1, box KD", "--seeds", "1", "--project",
                         str(tmp_path / "p"), "--out", str(tmp_path / "t.md"), "--record", str(tmp_path / "r.json")])
     (t_cfg, _, t_name), (s_cfg, s_args, s_name) = calls
