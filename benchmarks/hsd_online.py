@@ -50,10 +50,12 @@ def main(argv=None) -> None:
                          project="runs/bench-online", out_help="default docs/hsd_online_<data>.md")
     ap.add_argument("--nbs", type=int, default=64, help="nominal batch (Ultralytics' 64; 8 for the synthetic sets)")
     ap.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS), metavar="LABEL")
+    ap.add_argument("--record", default=None, help="default benchmarks/results/hsd_online_<data>.json (committed)")
+    ap.add_argument("--report-only", action="store_true", help="train nothing: the table of the recorded runs")
     a = ap.parse_args(argv)
     stem = Path(a.data).stem
     a.out = a.out or f"docs/hsd_online_{stem}.md"
-    record = Record(Path(__file__).parent / "results" / f"hsd_online_{stem}.json")
+    record = Record(a.record or Path(__file__).parent / "results" / f"hsd_online_{stem}.json")
     labels = (["teacher"] if "teacher" not in a.rows else []) + a.rows  # the teacher: share and two-run recipe
     results = {label: [] for label in labels}
     for seed in a.seeds:
@@ -64,6 +66,8 @@ def main(argv=None) -> None:
             epochs = a.epochs * mult
             name, key = run_name(label, seed, a.nbs), dict(epochs=epochs, imgsz=a.imgsz, batch=a.batch)
             metrics = record.get(name, key)
+            if metrics is None and a.report_only:
+                continue
             if metrics is None:
                 keys = dict(keys)
                 if keys.pop("teacher", None):  # the recipe of train_hsd.py: the teacher's backbone, then LD
@@ -73,20 +77,20 @@ def main(argv=None) -> None:
                 metrics = {**model_row(label, best, base, ("CDR@0.5",)), "seconds": train_seconds(best),
                            "machine": cpu_description()}
                 record.put(name, key, metrics)
-            results[label].append(metrics)
+            results[label].append({**metrics, "seed": seed})
             write_table(a, argv, labels, results)
 
 
 def write_table(a, argv, labels: list[str], results: dict) -> None:
     """The markdown table: mean ± std over the seeds done, the share of the teacher's mAP50-95 (pairwise by seed),
     training time against the student alone at the same epochs."""
-    teacher = [r["mAP50-95"] for r in results["teacher"]]
-    alone = [r["seconds"] for r in results.get("student alone", [])]
+    teacher = {r["seed"]: r for r in results["teacher"]}
+    alone = {r["seed"]: r["seconds"] for r in results.get("student alone", [])}
     lines = [f"# HSD in one run on {a.data} ({datetime.date.today()})", "", f"Command: `{command_line('hsd_online.py', argv)}`",
              "", f"From scratch, {a.epochs} epochs (rows marked 2x: {2 * a.epochs}), {a.imgsz} px, batch {a.batch}, "
-             f"nbs {a.nbs}, seeds {a.seeds}; mean ± std over the seeds done. Share: the row's mAP50-95 over the "
+             f"nbs {a.nbs}, seeds {a.seeds} (runs done: last column); mean ± std over the seeds done. Share: the row's mAP50-95 over the "
              "teacher's, seed by seed. Time: training time over the student alone's, seed by seed (two runs: "
-             "teacher + student). Machine: " + ", ".join(sorted({r["machine"] for v in results.values() for r in v})),
+             "teacher + student); the CPU is shared with whatever else runs, so times are indicative. Machine: " + ", ".join(sorted({r["machine"] for v in results.values() for r in v})),
              "", "| model | params | mAP50-95 | share of teacher | CDR@0.5 | time x student alone | per seed mAP50-95 |"
              " runs |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label in labels:
@@ -94,11 +98,10 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
         if not rs:
             continue
         m = np.array([r["mAP50-95"] for r in rs])
-        share = np.array([x / t for x, t in zip(m, teacher) if t > 0])
-        secs = np.array([r["seconds"] for r in rs])
-        if "two runs" in label:
-            secs = secs + np.array([r["seconds"] for r in results["teacher"]][: len(secs)])
-        ratio = secs[: len(alone)] / np.array(alone[: len(secs)]) if alone else np.array([])
+        share = np.array([r["mAP50-95"] / teacher[r["seed"]]["mAP50-95"] for r in rs if r["seed"] in teacher])
+        cost = {r["seed"]: r["seconds"] + (teacher[r["seed"]]["seconds"] if "two runs" in label else 0) for r in rs
+                if "two runs" not in label or r["seed"] in teacher}
+        ratio = np.array([c / alone[k] for k, c in cost.items() if k in alone])
         cdr = np.array([r.get("CDR@0.5", np.nan) for r in rs])
         lines.append(f"| {label} | {rs[0]['params']:,} | {m.mean():.3f} ± {m.std():.3f} | "
                      f"{f'{share.mean():.0%}' if len(share) else '-'} | {np.nanmean(cdr):.2f} | "

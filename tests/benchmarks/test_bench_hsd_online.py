@@ -1,0 +1,27 @@
+"""The one-run HSD benchmark's wiring and table (its training is benchmarked, not tested)."""
+
+import hsd_online
+
+
+def test_rows_wiring_share_and_time_from_the_runs(monkeypatch, tmp_path):
+    calls = []
+    scores = {"Teacher": 0.4, "StudentAlone": 0.2, "StudentOneRunOnlineLd": 0.3, "StudentTwoRunsInheritLd": 0.36}
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: calls.append((cfg, args, name)) or name)
+    monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: {
+        "params": 7, "mAP50-95": scores[best.split("-")[0]], "CDR@0.5": 1.0})
+    seconds = {"Teacher": 50.0, "StudentAlone": 100.0, "StudentOneRunOnlineLd": 150.0, "StudentTwoRunsInheritLd": 90.0}
+    monkeypatch.setattr(hsd_online, "train_seconds", lambda best: seconds[best.split("-")[0]])
+    out = tmp_path / "t.md"
+    hsd_online.main(["--seeds", "0", "--epochs", "5", "--out", str(out), "--record", str(tmp_path / "r.json"),
+                     "--rows", "student alone", "student, one run (online LD)", "student, two runs (inherit + LD)"])
+    by_name = {name: (cfg, args) for cfg, args, name in calls}
+    assert by_name["StudentOneRunOnlineLd-s0"][1]["distill_model"] == "hsd-teacher-n.yaml"
+    two = by_name["StudentTwoRunsInheritLd-s0"][1]
+    assert two["distill_model"] == two["pretrained"] == "Teacher-s0" and two["epochs"] == 5
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in out.read_text().splitlines()[6:]}
+    assert rows["student, one run (online LD)"][3:6] == ["75%", "1.00", "1.50"]  # 0.3 / 0.4; 150 s / 100 s
+    assert rows["student, two runs (inherit + LD)"][3:6] == ["90%", "1.00", "1.40"]  # (90 + 50) s / 100 s
+    trained = len(calls)  # recorded runs are not trained again; --report-only trains nothing
+    hsd_online.main(["--seeds", "0", "1", "--epochs", "5", "--out", str(out), "--record", str(tmp_path / "r.json"),
+                     "--report-only", "--rows", "student alone"])
+    assert len(calls) == trained and "| student alone | 7 | 0.200 ± 0.000 | 50% |" in out.read_text()
