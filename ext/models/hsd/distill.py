@@ -1,4 +1,5 @@
-"""HSD's localization distillation (LD) on top of Ultralytics' `DistillationModel`.
+"""HSD's localization distillation (LD) on top of Ultralytics' `DistillationModel`, from a trained teacher
+(`distill_model=teacher.pt`; a model YAML instead trains the teacher in the same run: `online.py`).
 
 Ultralytics' `DistillationModel` (used by its trainer whenever `distill_model=teacher.pt` is set) loads the teacher
 once, freezes it in eval mode, hooks the Detect heads and adds its score-weighted feature loss (`dis`, column
