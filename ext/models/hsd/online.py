@@ -117,7 +117,7 @@ class OnlineDistillationModel(LDDistillationModel):
         heavy = deepcopy(self.aux_model)
         for i in range(self.start):
             heavy.model[i] = deepcopy(self.student_model.model[i])
-        heavy.args, heavy.criterion = dict(vars(heavy.args)), None
+        heavy.args, heavy.criterion = dict(heavy.args), None  # a namespace or a dict: plain dict, as Ultralytics saves
         return heavy.requires_grad_(False)
 
     def loss(self, batch: dict, preds=None):
