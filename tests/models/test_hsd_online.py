@@ -82,6 +82,8 @@ def test_a_teacher_on_another_backbone_or_dis_is_refused():
         LDDistillationModel("hsd-teacher-s.yaml", student)
     with pytest.raises(ValueError, match="dis=0"):
         online(dis=1.0)
+    with pytest.raises(ValueError, match="ld_cross=False"):  # CrossKD runs the student through a frozen teacher
+        online(ld_cross=True)
 
 
 def test_restore_heavy_branch_loads_the_saved_weights():

@@ -31,6 +31,10 @@ ground truth more than the student's (IoU; `teacher_ahead`), so a teacher that i
 (an inheriting student soon is: docs/design.md) pulls it only where it is right. The normalisation is unchanged: the
 gate removes terms, it does not re-weight the others.
 
+`ld_cross=True` takes both terms on cross-head predictions instead of the student's own outputs (CrossKD,
+`cross_head.py`): the student's tower features through the frozen teacher's last tower layer and predictor, so the
+distillation shapes the student's features while its predictors learn from the ground truth alone.
+
 `ld_epochs=N` keeps both terms (box and class KL) for the first N epochs only (early-stopped distillation, Cho and
 Hariharan, ICCV 2019); later epochs learn from the ground truth alone. On rail-tracks it steadies LD but does not beat
 inheriting alone (docs/design.md). The trainer hands the epoch over (`LDDistillationModel.epoch`, each epoch start).
@@ -51,6 +55,7 @@ from ultralytics.utils import LOGGER
 
 from ...losses import box_distillation, kl_cls, localization_distillation, teacher_ahead
 from ...registry import arg
+from .cross_head import check_cross, cross_head
 
 
 def load_teacher(path: str | Path) -> nn.Module:
@@ -126,6 +131,9 @@ class LDDistillationModel(DistillationModel):
         check_teacher(teacher_model, student_model)
         super().__init__(teacher_model, student_model)
         self.ld = uses_ld(teacher_model, student_model)
+        if arg(student_model.args, "ld_cross"):
+            check_cross(_head(student_model), _head(teacher_model))
+            self.ld = _head(teacher_model).reg_max > 1  # cross-head predictions have the teacher's bins
         self.epoch = 0
         t, st = _head(teacher_model).reg_max, _head(student_model).reg_max
         LOGGER.info(f"distillation (teacher reg_max {t}, student reg_max {st}): feature term (dis), "
@@ -166,19 +174,25 @@ class LDDistillationModel(DistillationModel):
         zero = torch.zeros(1, device=s["boxes"].device)
         if fg is None or not fg.any():
             return torch.cat([zero, zero])
-        read_out = (_head(self.student_model).dfl, _head(self.teacher()).dfl)
+        student, teacher = _head(self.student_model), _head(self.teacher())
+        read_out, bins = (student.dfl, teacher.dfl), student.reg_max
         gate = None
         if weight > 0 and arg(self.student_model.args, "ld_gate"):
             gate = teacher_ahead(s, t, fg, read_out, getattr(crit, "one2many", crit).fg_targets)
+        if arg(self.student_model.args, "ld_cross"):  # CrossKD: the terms on the cross-head predictions
+            cross = cross_head(student, teacher, s["feats"])  # the weights stay the student's own scores
+            s = {"boxes": cross["boxes"], "scores": s["scores"], "cls": cross["scores"]}
+            read_out, bins = (teacher.dfl, teacher.dfl), teacher.reg_max
         if weight <= 0:
             box = zero
         elif self.ld:
-            box = localization_distillation(s, t, fg, _head(self.student_model).reg_max, T, weight, gate)
+            box = localization_distillation(s, t, fg, bins, T, weight, gate)
         else:
             box = box_distillation(s, t, fg, read_out, weight, gate)
         cls = zero
         if w_cls > 0:
-            cls = w_cls * kl_cls(s["scores"].permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
+            cls = w_cls * kl_cls(s.get("cls", s["scores"]).permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg],
+                                 T).mean()
         return torch.cat([box.reshape(1), cls.reshape(1)])
 
 

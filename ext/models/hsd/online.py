@@ -91,6 +91,9 @@ class OnlineDistillationModel(LDDistillationModel):
         if float(arg(student_model.args, "dis") or 0.0) > 0:
             raise ValueError(f"dis={student_model.args.dis}: the feature term needs a frozen teacher; "
                              f"with distill_model={teacher_model} (trained in the same run) use dis=0")
+        if arg(student_model.args, "ld_cross"):
+            raise ValueError(f"ld_cross=True runs the student's features through the teacher's frozen layers; with "
+                             f"distill_model={teacher_model} (trained in the same run) use ld_cross=False")
         heavy = heavy_branch(str(teacher_model), student_model)
         trainable = [p.requires_grad for p in student_model.parameters()]
         super().__init__(heavy, student_model)  # checks, hooks on both, projectors (unused: dis is 0)

@@ -81,12 +81,16 @@ class ShortcutTower(nn.Sequential):
     Shapes: (B, c1, H, W) -> (B, c_out, H, W).
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, c1, H, W) -> predictor output (B, c_out, H, W)."""
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, c1, H, W) -> (B, c, H, W), the blocks' output: the predictor's input."""
         for dw, pw in zip(self[:-1:2], self[1:-1:2]):
             y = pw(dw(x))
             x = x + y if y.shape == x.shape else y
-        return self[-1](x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, c1, H, W) -> predictor output (B, c_out, H, W)."""
+        return self[-1](self.features(x))
 
 
 class HKH(Detect):
@@ -96,8 +100,9 @@ class HKH(Detect):
       cv2[i] (box):  n_convs x (DW 5x5 + PW 1x1) to c_box, then ScaledConv2d 1x1 -> 4 * reg_max (distribution logits);
       cv3[i] (cls):  n_convs x (DW 5x5 + PW 1x1) to c_cls, then nn.Conv2d 1x1 -> nc.
     All of Detect's forward / _inference / bias_init / end2end (one2one copies) / export code is used unchanged;
-    cv2 and cv3 are replaced, and the DFL read-out by `LastAxisDFL` (same output, faster in ONNX Runtime). Every conv in the towers is an ultralytics Conv/DWConv with BN,
-    so BaseModel.fuse() folds them; HKH.fuse() also folds the per-level scale into its conv.
+    cv2 and cv3 are replaced, and the DFL read-out by `LastAxisDFL` (same output; its ONNX Runtime timing:
+    docs/latency.md). Every conv in the towers is an ultralytics Conv/DWConv with BN, so BaseModel.fuse() folds them;
+    HKH.fuse() also folds the per-level scale into its conv.
 
     Args:
         nc (int): Classes.
