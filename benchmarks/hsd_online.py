@@ -1,7 +1,7 @@
 """HSD in one run (`distill_model=<teacher YAML>`: the teacher's neck and head trained beside the student on its
 backbone, LD online) against the student trained alone, at the same epochs and at twice them (more than the one
 run's cost), against the teacher, and against the two-run recipe (teacher, then the student from its backbone with
-LD); paired seeds; mAP50-95, the student's share of the teacher's, training time; writes a table to docs/.
+LD, with CrossKD `ld_cross=True`, or alone); paired seeds; mAP50-95, the student's share of the teacher's, training time; writes a table to docs/.
 
     python benchmarks/hsd_online.py [--data rail-tracks] [--epochs 60] [--batch 16] [--nbs 64] [--seeds 0 1 2]
                                     [--rows LABEL ...] [--out docs/hsd_online_<data>.md]
@@ -30,7 +30,9 @@ ROWS = {  # label: (model YAML, training keys, epochs multiplier); "teacher" in 
     "student, one run (online LD)": (STUDENT, {"distill_model": TEACHER}, 1),
     "student, one run, no LD": (STUDENT, {"distill_model": TEACHER, "ld_weight": 0.0}, 1),
     "student alone, 2x epochs": (STUDENT, {}, 2),
-    "student, two runs (inherit + LD)": (STUDENT, {"teacher": "pretrained+distill"}, 1),
+    "student, two runs (inherit + LD)": (STUDENT, {"teacher": "pretrained+distill_model"}, 1),
+    "student, two runs (inherit + CrossKD)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_cross": True}, 1),
+    "student, two runs (inherit alone)": (STUDENT, {"teacher": "pretrained"}, 1),
 }
 DEFAULT_ROWS = ["teacher", "student alone", "student, one run (online LD)", "student alone, 2x epochs"]
 
@@ -70,9 +72,10 @@ def main(argv=None) -> None:
                 continue
             if metrics is None:
                 keys = dict(keys)
-                if keys.pop("teacher", None):  # the recipe of train_hsd.py: the teacher's backbone, then LD
+                takes = keys.pop("teacher", "")  # the teacher's weights as these keys (train_hsd.py: both)
+                if takes:
                     teacher = train_or_reuse(TEACHER, {**base, "epochs": a.epochs}, run_name("teacher", seed, a.nbs))
-                    keys.update(pretrained=teacher, distill_model=teacher)
+                    keys.update({k: teacher for k in takes.split("+")})
                 best = train_or_reuse(cfg, {**base, **keys, "epochs": epochs}, name)
                 metrics = {**model_row(label, best, base, ("CDR@0.5",)), "seconds": train_seconds(best),
                            "machine": cpu_description()}

@@ -129,16 +129,16 @@ class LDDistillationModel(DistillationModel):
         if isinstance(teacher_model, (str, Path)):
             teacher_model = load_teacher(teacher_model)
         check_teacher(teacher_model, student_model)
-        super().__init__(teacher_model, student_model)
-        self.ld = uses_ld(teacher_model, student_model)
-        if arg(student_model.args, "ld_cross"):
+        cross = bool(arg(student_model.args, "ld_cross"))
+        if cross:
             check_cross(_head(student_model), _head(teacher_model))
-            self.ld = _head(teacher_model).reg_max > 1  # cross-head predictions have the teacher's bins
-        self.epoch = 0
+        super().__init__(teacher_model, student_model)
         t, st = _head(teacher_model).reg_max, _head(student_model).reg_max
+        self.ld = t > 1 if cross else uses_ld(teacher_model, student_model)  # cross-head outputs: the teacher's bins
+        self.epoch = 0
         LOGGER.info(f"distillation (teacher reg_max {t}, student reg_max {st}): feature term (dis), "
                     f"{'LD on the box distributions' if self.ld else 'box distillation (GIoU to the teacher boxes)'}"
-                    " (ld_weight), class-logit KL (ld_cls)")
+                    f" (ld_weight), class-logit KL (ld_cls){', on cross-head predictions (ld_cross)' if cross else ''}")
 
     def teacher(self) -> nn.Module:
         """The model whose head outputs teach the student."""
