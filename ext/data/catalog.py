@@ -12,7 +12,7 @@ Entry formats (relative paths are relative to the folder holding the catalog fil
 i.e. the repository root for the repository's ``datasets.yaml``):
 
 - ``synthetic``: ``generator``, ``n_train``, ``n_val``, ``imgsz``, ``seed``, optional ``settings`` (generator
-  overrides) and ``names`` (checked against the generator's).
+  overrides), ``train_settings`` (overrides of the train split only) and ``names`` (checked against the generator's).
 - ``yolo``: ``path`` and ``splits`` {train/val/test: image folder relative to path, labels beside it as
   Ultralytics expects}, ``names``; images are hard-linked into the cache and labels rewritten as boxes (polygon
   rows boxed), so Ultralytics writes its label caches there and never into the source.
@@ -108,7 +108,7 @@ def _prepare_synthetic(name: str, entry: dict, out: Path) -> Path:
                          f"{GENERATORS[gen].names}")
     result = generate(gen, out, int(entry.get("n_train", 64)), int(entry.get("n_val", 16)),
                       imgsz=int(entry.get("imgsz", 640)), seed=int(entry.get("seed", 0)),
-                      **(entry.get("settings") or {}))
+                      train_settings=entry.get("train_settings"), **(entry.get("settings") or {}))
     return Path(result["yaml"])
 
 

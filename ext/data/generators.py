@@ -17,7 +17,7 @@ GENERATORS: dict[str, SceneGenerator] = {g.name: g for g in (FAULT_GENERATOR, CR
 
 
 def generate(name: str, out_dir: str | Path, n_train: int, n_val: int, imgsz: int = 640, seed: int = 0,
-             **settings) -> dict:
+             train_settings: dict | None = None, **settings) -> dict:
     """Write synthetic data set ``name`` ('fault-synth', 'crash-synth' or 'fault-frames') to ``out_dir``.
 
     Args:
@@ -26,6 +26,7 @@ def generate(name: str, out_dir: str | Path, n_train: int, n_val: int, imgsz: in
         n_train, n_val: number of images per split.
         imgsz: image side in pixels (square images; fault-frames: the frame width).
         seed: random seed; the same seed gives byte-identical images and labels.
+        train_settings: settings for the train split only, over ``settings`` (e.g. rare classes rarer there).
         **settings: generator settings overriding its defaults (see ``GENERATORS[name].defaults``).
 
     Returns:
@@ -33,4 +34,5 @@ def generate(name: str, out_dir: str | Path, n_train: int, n_val: int, imgsz: in
     """
     if name not in GENERATORS:
         raise KeyError(f"unknown generator '{name}'; available: {sorted(GENERATORS)}")
-    return GENERATORS[name](out_dir, n_train, n_val, imgsz=imgsz, seed=seed, **settings)
+    return GENERATORS[name](out_dir, n_train, n_val, imgsz=imgsz, seed=seed, train_settings=train_settings,
+                            **settings)

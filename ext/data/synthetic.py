@@ -253,8 +253,11 @@ class SceneGenerator:
         return {**self.defaults, **overrides}
 
     def __call__(self, out_dir: str | Path, n_train: int, n_val: int, imgsz: int = 640, seed: int = 0,
-                 **settings) -> dict:
-        cfg = self.settings(**settings)
+                 train_settings: dict | None = None, **settings) -> dict:
+        """Write the data set (see ``generate``); ``train_settings`` override ``settings`` in the train split only
+        (a long-tailed train split measured on a validation split with enough rare objects)."""
+        split_cfg = {"val": self.settings(**settings)}
+        split_cfg["train"] = self.settings(**{**settings, **(train_settings or {})})
         root = Path(out_dir).expanduser().resolve()
         for sub in ("images", "labels", "annotations"):  # stale files from an earlier run would mix in
             shutil.rmtree(root / sub, ignore_errors=True)
@@ -262,7 +265,7 @@ class SceneGenerator:
         for split, n in (("train", n_train), ("val", n_val)):
             writer = SplitWriter(root, split, self.names)
             for i in range(int(n)):
-                img, boxes, quality = self.render(image_rng(seed, split, i), int(imgsz), cfg)
+                img, boxes, quality = self.render(image_rng(seed, split, i), int(imgsz), split_cfg[split])
                 writer.add(i, img, boxes, quality)
             writer.close(f"{self.name} seed={seed} imgsz={imgsz} split={split}")
             counts[split] = dict(writer.counts)

@@ -35,6 +35,19 @@ def test_catalog_file_and_entries():
     assert catalog["rail-tracks"]["names"] == ["Clips", "Sleepers"]
 
 
+def test_long_tailed_crash_set_is_rare_in_training_only():
+    """crash-synth-lt: each rare part's chance is several times lower in the train split than in the validation split
+    (the generator's defaults), so ~500 training images hold 5-30 of each (counts: datasets.yaml)."""
+    entry = load_catalog()["crash-synth-lt"]
+    gen = GENERATORS[entry["generator"]]
+    train, val = gen.settings(**entry["train_settings"]), gen.settings(**(entry.get("settings") or {}))
+    assert val == gen.defaults and entry["n_train"] >= 500 and entry["n_val"] >= 100
+    for key in ("p_bogie", "p_wall", "p_absorber"):
+        assert train[key] * 4 < val[key]
+    expected_walls = entry["n_train"] * train["p_wall"]
+    assert 5 <= expected_walls <= 30
+
+
 def test_synthetic_prepared_once(cache):
     path = resolve_data("fault-synth-tiny")
     assert Path(path).is_file() and cache in Path(path).parents

@@ -117,6 +117,18 @@ def test_point_dominates_crash_synth(tmp_path):
     assert sum(others.values()) > 0
 
 
+def test_train_settings_change_the_train_split_only(tmp_path):
+    """No wall in any training image; the validation split byte-identical to the one made without train_settings."""
+    plain = generate("crash-synth", tmp_path / "plain", 4, 4, imgsz=96, seed=3)
+    tail = generate("crash-synth", tmp_path / "tail", 4, 4, imgsz=96, seed=3, train_settings={"p_wall": 0.0})
+    assert plain["counts"]["train"].get("rw", 0) > 0 and tail["counts"]["train"].get("rw", 0) == 0
+    assert tail["counts"]["val"] == plain["counts"]["val"]
+    val = lambda root: {k: v for k, v in tree_hashes(root).items() if "val" in k}  # noqa: E731
+    assert val(tmp_path / "tail") == val(tmp_path / "plain")
+    with pytest.raises(TypeError, match="p_bogie"):  # the train split's settings are checked like the others
+        generate("crash-synth", tmp_path / "bad", 1, 0, imgsz=64, train_settings={"p_bogey": 0.1})
+
+
 def test_fault_synth_has_all_classes_faults_and_backgrounds(tmp_path):
     result = generate("fault-synth", tmp_path, 40, 0, imgsz=160, seed=0)
     assert all(v > 0 for v in result["counts"]["train"].values())
