@@ -21,6 +21,8 @@ def test_train_hsd_pipeline(tmp_path, fault_tiny):
     for r in out["rows"]:
         assert {"params", "GFLOPs@64", "mAP50", "mAP50-95", "CDR@0.5", "CDR@0.9", "MDR@0.5"} <= set(r)
     assert out["rows"][1]["params"] < 0.6 * out["rows"][0]["params"]
+    teacher, student = (r["mAP50-95"] for r in out["rows"])
+    assert out["rows"][1]["share of teacher"] == (f"{round(100 * student / teacher)}%" if teacher > 0 else "-")
     # the student started from the teacher's backbone (the same design), as its run's arguments say
     assert YAML.load(Path(out["student"]).parents[1] / "args.yaml")["pretrained"] == out["teacher"]
 

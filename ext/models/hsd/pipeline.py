@@ -57,6 +57,9 @@ def main(argv: list[str] | dict) -> dict:
     student_pt = str(student.trainer.best)
     keys = ("FDR@0.5", "MDR@0.5", "CDR@0.5", "CDR@0.7", "CDR@0.9")  # all thresholds: image_level.csv
     rows = [model_row("teacher", teacher_pt, args, keys), model_row("student (LD)", student_pt, args, keys)]
+    best = rows[0]["mAP50-95"]
+    for r in rows:  # HSD's promise is the teacher's accuracy at the student's cost
+        r["share of teacher"] = f"{r['mAP50-95'] / best:.0%}" if best > 0 else "-"
     print_table(rows)
     where(Path(student.trainer.save_dir), teacher=teacher_pt)
     return {"teacher": teacher_pt, "student": student_pt, "rows": rows}
