@@ -29,6 +29,7 @@ ROWS = {  # label: (model YAML, training keys, epochs multiplier); "teacher" in 
     "student alone": (STUDENT, {}, 1),
     "student, one run (online LD)": (STUDENT, {"distill_model": TEACHER}, 1),
     "student, one run, no LD": (STUDENT, {"distill_model": TEACHER, "ld_weight": 0.0}, 1),
+    "student, one run (online LD), aux_weight=0.25": (STUDENT, {"distill_model": TEACHER, "aux_weight": 0.25}, 1),
     "student alone, 2x epochs": (STUDENT, {}, 2),
     "student, two runs (inherit + LD)": (STUDENT, {"teacher": "pretrained+distill_model"}, 1),
     "student, two runs (inherit + CrossKD)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_cross": True}, 1),

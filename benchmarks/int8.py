@@ -7,7 +7,7 @@
 
 latency: YOLO11n, YOLO26n, the HSD student, the HSD teacher and GJADet (random weights: latency does not depend on
 them), each exported to ONNX fp32, to INT8 by `ext` (`model.export(format="onnx", quantize=8, data=...)`: U8S8 QDQ,
-decode in float, ext/models/detector/export.py) and to INT8 as Ultralytics' own exporter makes it (Conv-only S8S8,
+decode in float, ext/deploy/export.py) and to INT8 as Ultralytics' own exporter makes it (Conv-only S8S8,
 `ultralytics.YOLO(...).export`), calibrated on fault-synth; batch 1, median of --runs interleaved runs after warm-up,
 --repeats times; ratios to YOLO11n fp32 in the same repeat. Plus images per second at batch 8 for the student.
 With --openvino, also each model in OpenVINO fp32 and INT8 (Ultralytics' NNCF path, same calibration images), run

@@ -39,7 +39,7 @@ from ultralytics.utils.metrics import box_iou
 import ext
 from ext.data import resolve_data
 from ext.data.generators import generate
-from ext.data.tile import read_boxes
+from ext.data.labels import read_boxes
 from ext.tools import inspect_frames
 
 from runs import command_line, train_or_reuse, write_report

@@ -38,7 +38,7 @@ from ultralytics.utils import YAML
 
 import ext
 from ext.data import resolve_data
-from ext.data.tile import read_boxes
+from ext.data.labels import read_boxes
 from ext.models.report import evaluate
 from ext.nn.tasks import load_model_yaml
 from ext.paths import models_dir

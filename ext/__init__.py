@@ -1,12 +1,12 @@
 """ext: railway visual inspection on Ultralytics (HSD and GJADet).
 
-`import ext` registers our arguments with Ultralytics (see `ext.registry`); after it, `YOLO("best.pt")` loads our
+`import ext` registers our run keys with Ultralytics (see `ext.keys`); after it, `YOLO("best.pt")` loads our
 checkpoints and `ext.HSD`, `ext.GJADet` and `ext.Detector` build, train, validate, predict and export.
 """
 
 __version__ = "0.1.0"
 
-from .registry import register
+from .keys import register
 
 register()
 

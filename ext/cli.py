@@ -1,7 +1,7 @@
 """`fdet MODE key=value ...`: the `yolo` command line for our families.
 
 Modes: train, val, predict, export (as `yolo`, same keys plus ours from `cfg/default.yaml`), benchmark (formats
-side by side, ext/models/detector/benchmark.py), data (catalog and
+side by side, ext/deploy/benchmark.py), data (catalog and
 converters), the tools cam (Grad-CAM overlays), track (marker trajectories) and inspect (verdicts per image and
 train, HTML report), all in `ext.tools`, and help. The family (HSD, GJADet, or the plain Detector for Ultralytics
 YAMLs) is picked from the model YAML's `family:` key or from the checkpoint's model class.
@@ -20,9 +20,9 @@ from ultralytics.utils import DEFAULT_CFG_DICT, LOGGER
 from .data.cli import data_main
 from .models import GJADet, HSD
 from .models.family import family_of
-from .registry import ext_defaults, key_values, parse_args
+from .defaults import ext_defaults
+from .keys import key_values, modes_of, parse_args, run_defaults, take_tool_keys, tool_defaults
 from .tools import grad_cam, inspect_frames, track_markers
-from .tools.measure import KEYS as MEASURE_KEYS
 
 MODES = ("train", "val", "predict", "export", "benchmark")
 RUN_DIR = ("project", "name", "exist_ok")  # Ultralytics' run-folder keys: every mode that writes files takes them
@@ -31,15 +31,7 @@ TOOLS = {  # analysis modes: {mode: (keys of their own, keys they take; None = t
     "track": (("out",), None),
     "inspect": (("out",), None),
 }
-USED_BY = {  # the modes that use each of our keys, where not `train` alone
-    **{k: ("track",) for k in ("subpixel", *MEASURE_KEYS)},
-    "faults": ("inspect",),
-    "labels": ("inspect",),
-    **{k: ("predict", "inspect") for k in ("slice", "slice_overlap", "slice_full")},
-    "formats": ("benchmark",),
-    "calib_images": ("export", "benchmark"),
-}
-TOOL_EXT_KEYS = {mode: {k for k, modes in USED_BY.items() if mode in modes} for mode in ("track", "inspect")}
+TOOL_EXT_KEYS = {mode: {k for k in ext_defaults() if mode in modes_of(k)} for mode in ("track", "inspect")}
 TRAIN_KEYS_PREDICT_USES = {"model", "data", "batch", "imgsz", "device", "verbose", "save", "compile", "channels_last",
                            *RUN_DIR}
 
@@ -145,6 +137,7 @@ def parse_tool_args(mode: str, argv: list[str]) -> tuple[dict, dict]:
             own[k] = a.split("=", 1)[1]
         else:
             rest.append(a)
+    ours, rest = take_tool_keys(mode, rest)  # tool keys never reach Ultralytics' parsing (ext/keys.py)
     takes = allowed or ("tracker", "conf", "classes", "imgsz", "device", *RUN_DIR, *sorted(TOOL_EXT_KEYS[mode]),
                         "... (predict keys)")
     valid = ", ".join((*own_keys, *takes))
@@ -161,6 +154,7 @@ def parse_tool_args(mode: str, argv: list[str]) -> tuple[dict, dict]:
         close = {c for a in rest for c in get_close_matches(a.split("=", 1)[0], own_keys)}
         hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
         raise SyntaxError(f"{e}\n'fdet {mode}' keys{hint}: {valid}") from e
+    overrides.update(ours)
     if "layer" in own:
         try:
             own["layer"] = int(own["layer"])
@@ -198,9 +192,10 @@ def check_mode_keys(mode: str, overrides: dict) -> None:
     Raises:
         SyntaxError: e.g. `fdet predict fps=1000` ('fps' is a key of fdet track).
     """
-    ours = ext_defaults()
+    # a tool key that Ultralytics declares too is, outside its tool, Ultralytics' key (ext/keys.py)
+    ours = set(run_defaults()) | (set(tool_defaults()) - set(DEFAULT_CFG_DICT))
     for k in overrides:
-        modes = USED_BY.get(k, ("train",)) if k in ours else (mode,)
+        modes = modes_of(k) if k in ours else (mode,)
         if mode not in modes:
             raise SyntaxError(f"'{k}' is not a valid 'fdet {mode}' key: it is a key of 'fdet {' / '.join(modes)}'")
 
@@ -239,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
             valid = ", ".join((*MODES, "data", *TOOLS, "help"))
             raise SyntaxError(f"unknown mode '{mode}'. Valid modes: {valid}")
         else:
+            ours, rest = take_tool_keys(mode, rest)  # tool keys never reach Ultralytics' parsing (ext/keys.py)
             overrides = parse_args(rest)
             check_mode_keys(mode, overrides)
+            overrides.update(ours)
     except (SyntaxError, TypeError, ValueError, FileNotFoundError) as e:
         print(f"fdet: {e}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""The package defaults of our keys, read from `cfg/default.yaml`: the one place each is set. The registry adds them to
+"""The package defaults of our keys, read from `cfg/default.yaml`: the one place each is set. `ext.keys` adds them to
 Ultralytics' configuration; constructors that are also called outside a run (the loss classes) take theirs from
 here, so no key has a second default. Family defaults (e.g. GJADet's `cls_loss=gjr`) are each trainer's `defaults`,
 shown by `fdet help model=...`."""

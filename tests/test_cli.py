@@ -66,11 +66,11 @@ def test_console_script_installed():
 
 def test_bracket_list_of_bare_words():
     """`faults=[bolt_missing]` (README form) is a list of names; numbers stay numbers; run names stay verbatim."""
-    from ext.registry import parse_args
+    from ext.keys import parse_args, take_tool_keys
 
-    assert parse_args(["faults=[bolt_missing]"]) == {"faults": ["bolt_missing"]}
-    assert parse_args(["faults=[bolt_missing,", "3]"]) == {"faults": ["bolt_missing", 3]}
-    assert parse_args(["ref_ids=[3,7]", "pairs=[[3,7]]"]) == {"ref_ids": [3, 7], "pairs": [[3, 7]]}
+    assert take_tool_keys("inspect", ["faults=[bolt_missing]"]) == ({"faults": ["bolt_missing"]}, [])
+    assert take_tool_keys("inspect", ["faults=[bolt_missing,", "3]"])[0] == {"faults": ["bolt_missing", 3]}
+    assert take_tool_keys("track", ["ref_ids=[3,7]", "pairs=[[3,7]]"])[0] == {"ref_ids": [3, 7], "pairs": [[3, 7]]}
     assert parse_args(["name=[run]"]) == {"name": "[run]"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 
-from ..registry import key_values
+from ..keys import key_values
 from .catalog import load_catalog, resolve_data
 from .convert import coco_to_yolo
 from .generators import generate

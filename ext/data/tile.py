@@ -1,6 +1,6 @@
 """`fdet data tile`: cut large labelled frames into overlapping tiles, with their boxes, as a new YOLO data set.
 
-A model meant to run sliced (`slice=S`, ext/models/detector/predict.py) sees its parts at the scale of an S px tile
+A model meant to run sliced (`slice=S`, ext/deploy/predict.py) sees its parts at the scale of an S px tile
 letterboxed to `imgsz`; training on tiles of the same S shows them at that scale. Windows are the same as at
 inference (sahi's `get_slice_bboxes`, `size` and `overlap`). Each box is intersected with each window: kept when at
 least `min_visible` of its area lies inside (clipped to the tile if less than all), dropped otherwise (a sliver of
@@ -23,6 +23,7 @@ from ultralytics.data.utils import IMG_FORMATS, check_det_dataset, img2label_pat
 
 from .catalog import resolve_data
 from .convert import write_data_yaml
+from .labels import read_boxes
 
 
 @dataclass
@@ -44,21 +45,6 @@ class TileSummary:
                 f"({', '.join(f'{k} {v}' for k, v in self.per_split.items())}; {self.empty_tiles} without boxes), "
                 f"{self.boxes} boxes written ({self.clipped} clipped), {self.dropped} box parts dropped "
                 f"(under min_visible)\n  data YAML: {self.yaml}")
-
-
-def read_boxes(label_file: Path, w: int, h: int) -> np.ndarray:
-    """[M, 5] (class, x1, y1, x2, y2 in px) of a YOLO label file; polygon rows become their bounding boxes."""
-    rows = []
-    text = label_file.read_text() if label_file.is_file() else ""
-    for line in text.splitlines():
-        v = [float(x) for x in line.split()]
-        if len(v) == 5:
-            c, x, y, bw, bh = v
-            rows.append([c, (x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h])
-        elif len(v) >= 7:  # class and polygon points
-            xs, ys = np.asarray(v[1::2]) * w, np.asarray(v[2::2]) * h
-            rows.append([v[0], xs.min(), ys.min(), xs.max(), ys.max()])
-    return np.asarray(rows, np.float64).reshape(-1, 5)
 
 
 def tile_boxes(boxes: np.ndarray, window, min_visible: float) -> tuple[np.ndarray, int, int]:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ultralytics.utils import LOGGER
 
+from ..defaults import ext_default
 from .elementwise import _as_float, _no_autocast, quality_focal_element
 from .names import CLS_LOSSES
 from .reweighted import EQFLoss, EQLv2Loss, GJRLoss, GradientReweightedLoss
@@ -93,8 +95,9 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         name: one of ``CLS_LOSSES`` ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr"), case-insensitive.
         nc: number of classes (used by eqlv2 / gjr).
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
-            gjr_gamma, gjr_beta (gjr; default 0, the BCE element: docs/design.md), eqlv2_gamma (eqlv2), gjr_mu,
-            gjr_alpha, fg_only (gjr and eqlv2),
+            gjr_gamma, gjr_mu, gjr_alpha, gjr_beta (gjr; beta's default 0, the BCE element: docs/design.md),
+            eqlv2_gamma, eqlv2_mu, eqlv2_alpha (eqlv2; `gjr_mu` / `gjr_alpha` still set EQLv2's, with a deprecation
+            warning, where its own keys are at their defaults: `eqlv2_setting`), fg_only (gjr and eqlv2),
             eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
             or a missing key means the default: the package's (cfg/default.yaml) for our keys, the class's own
             for focal_* and qfl_beta, which are not keys of a run.
@@ -115,9 +118,22 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         return QualityFocalLoss(**{"beta": kw["qfl_beta"]} if "qfl_beta" in kw else {})
     if key == "eqfl":
         return EQFLoss(nc, gamma_b=kw.get("eqfl_gamma"), scale=kw.get("eqfl_scale"))
-    if key in ("eqlv2", "gjr"):
-        shared = {"mu": kw.get("gjr_mu"), "alpha": kw.get("gjr_alpha"), "fg_only": kw.get("fg_only", True)}
-        if key == "eqlv2":
-            return EQLv2Loss(nc, gamma=kw.get("eqlv2_gamma"), **shared)
-        return GJRLoss(nc, gamma=kw.get("gjr_gamma"), beta=kw.get("gjr_beta"), **shared)
+    if key == "eqlv2":
+        return EQLv2Loss(nc, gamma=kw.get("eqlv2_gamma"), mu=eqlv2_setting(kw, "mu"), alpha=eqlv2_setting(kw, "alpha"),
+                         fg_only=kw.get("fg_only", True))
+    if key == "gjr":
+        return GJRLoss(nc, gamma=kw.get("gjr_gamma"), mu=kw.get("gjr_mu"), alpha=kw.get("gjr_alpha"),
+                       beta=kw.get("gjr_beta"), fg_only=kw.get("fg_only", True))
     raise ValueError(f"unknown classification loss {name!r}; valid names: {', '.join(CLS_LOSSES)}")
+
+
+def eqlv2_setting(kw: dict, name: str):
+    """EQLv2's `mu` or `alpha` from the keys in `kw`: its own `eqlv2_<name>`; where that is absent or at its default
+    and the GJR key that EQLv2 read before it had its own (`gjr_<name>`) is set to another value than its default,
+    that value, with a deprecation warning. None: neither is set (the package default applies)."""
+    new, old = f"eqlv2_{name}", f"gjr_{name}"
+    if kw.get(old) is not None and kw[old] != ext_default(old) and kw.get(new, ext_default(new)) == ext_default(new):
+        LOGGER.warning(f"cls_loss=eqlv2 reads {old}={kw[old]}: deprecated, EQLv2 has a key of its own, {new}= "
+                       f"({old} is GJR's)")
+        return kw[old]
+    return kw.get(new)

@@ -6,7 +6,7 @@ import torch
 from ultralytics.utils.loss import BboxLoss, E2ELoss, v8DetectionLoss
 from ultralytics.utils.metrics import bbox_iou
 
-from ..registry import arg, check_choices
+from ..keys import arg, check_choices
 from .classification import build_cls_loss
 from .names import IOU_LOSSES
 
@@ -40,9 +40,11 @@ class SelectableBboxLoss(BboxLoss):
 class DetectionLoss(v8DetectionLoss):
     """`v8DetectionLoss` whose element-wise classification loss and IoU loss follow the run's arguments.
 
-    Reads `cls_loss` (bce|focal|qfl|eqlv2|eqfl|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*`, `eqlv2_gamma` and
+    Reads `cls_loss` (bce|focal|qfl|eqlv2|eqfl|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*`, `eqlv2_*` and
     `eqfl_*` from `model.args`.
-    The classification loss replaces Ultralytics' `self.bce`: `(logits [B, A, C], targets [B, A, C]) -> [B, A, C]`.
+    The classification loss, `(logits [B, A, C], targets [B, A, C]) -> [B, A, C]`, whichever `cls_loss` names, is
+    `classification_loss`. It is stored as `self.bce` because Ultralytics' `v8DetectionLoss` calls it by that name
+    (its BCE, kept for `cls_loss=bce`); our code reads it as `classification_loss`.
     """
 
     def __init__(self, model, tal_topk: int = 10, tal_topk2: int | None = None):
@@ -50,23 +52,29 @@ class DetectionLoss(v8DetectionLoss):
         h = self.hyp
         check_choices(h)
         self.cls_name, self.iou_name = str(arg(h, "cls_loss")).lower(), str(arg(h, "iou_loss")).lower()
-        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma",
-                                   "eqfl_gamma", "eqfl_scale")}
+        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma", "eqlv2_mu",
+                                   "eqlv2_alpha", "eqfl_gamma", "eqfl_scale")}
         if self.cls_name != "bce":  # "bce" keeps Ultralytics' own nn.BCEWithLogitsLoss
-            self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)
+            self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)  # the name its parent calls
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
         self.fg_mask = None  # [B, A] bool foreground of the last call, read by localization distillation
         self._assigned = None  # (boxes px, anchors, strides) of the last call, for fg_targets
 
+    @property
+    def classification_loss(self) -> torch.nn.Module:
+        """The element-wise classification loss that `cls_loss` names (BCE, focal, QFL, EQLv2, EQFL or GJR)."""
+        return self.bce
+
     def state(self) -> dict | None:
         """The classification loss's statistics (buffers) as float64 numpy arrays, or None if it has none."""
-        sd = self.bce.state_dict() if isinstance(self.bce, torch.nn.Module) else {}
+        loss = self.classification_loss
+        sd = loss.state_dict() if isinstance(loss, torch.nn.Module) else {}
         return {k: v.detach().double().cpu().numpy() for k, v in sd.items()} or None
 
     def load_state(self, state: dict) -> None:
         """Restore statistics written by `state()`."""
-        self.bce.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.items()})
-        self.bce.to(self.device)
+        self.classification_loss.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.items()})
+        self.classification_loss.to(self.device)
 
     def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
         """Ultralytics' assignment and losses; also keeps the foreground mask and the assigned boxes for

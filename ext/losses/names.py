@@ -1,4 +1,4 @@
-"""The names of the loss choices (`cls_loss=`, `iou_loss=`), defined once: the registry validates against them and
+"""The names of the loss choices (`cls_loss=`, `iou_loss=`), defined once: `ext.keys` validates against them and
 the losses are built from them."""
 
 CLS_LOSSES = ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr")

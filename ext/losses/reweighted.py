@@ -147,10 +147,10 @@ class EQLv2Loss(GradientReweightedLoss):
 
     def __init__(self, nc: int, gamma: float | None = None, mu: float | None = None, alpha: float | None = None,
                  fg_only: bool = True):
-        """EQLv2; None takes the package default of `eqlv2_gamma`, `gjr_mu`, `gjr_alpha` (cfg/default.yaml: the
+        """EQLv2; None takes the package default of `eqlv2_gamma`, `eqlv2_mu`, `eqlv2_alpha` (cfg/default.yaml: the
         paper's 12, 0.8, 4)."""
-        super().__init__(nc, gamma=or_default(gamma, "eqlv2_gamma"), mu=or_default(mu, "gjr_mu"),
-                         alpha=or_default(alpha, "gjr_alpha"), fg_only=fg_only)
+        super().__init__(nc, gamma=or_default(gamma, "eqlv2_gamma"), mu=or_default(mu, "eqlv2_mu"),
+                         alpha=or_default(alpha, "eqlv2_alpha"), fg_only=fg_only)
 
     def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """BCE with logits, [..., C] -> [..., C]."""

@@ -12,7 +12,7 @@ from .family import family_of
 
 
 # The scripts' budget beside each family's model and epochs (their only defaults that differ from `fdet train`):
-# about 10 minutes on a 2-core CPU (see README). Shown by `python train_hsd.py help`.
+# their wall time on a 2-core CPU is in the README, with the command. Shown by `python train_hsd.py help`.
 SCRIPT_RUN = dict(imgsz=320, batch=8, nbs=8, workers=2, device="cpu", exist_ok=True)
 
 

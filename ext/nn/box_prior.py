@@ -4,7 +4,8 @@ A head with ``reg_max`` bins predicts, per anchor and box side, logits over the 
 grid cells of the anchor's level) and reads out their expected value. Ultralytics' `Detect.bias_init` sets every
 box bias to 2.0: with 16 bins the distribution starts uniform, an expected side of 7.5 cells (a ~120 px box at
 stride 8). Task-aligned assignment scores anchors by IoU**6 with the ground truth, so for 6-10 px objects such a
-start gives almost no anchor a signal, and they are never learned (rail-tracks Clips AP 0.000, docs/design.md).
+start gives almost no anchor a signal, and they are never learned (rail-tracks' clips: docs/design.md, its
+figures and command).
 A direct-regression head (``reg_max: 1``) starts at 2.0 cells a side, because its distance is the bias itself.
 
 `dfl_prior` (model YAML key, or the training key of the same name) gives a DFL head the same start as a direct-

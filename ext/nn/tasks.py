@@ -1,9 +1,11 @@
 """Model classes of `ext`: Ultralytics `DetectionModel`s built by our YAML builder, with our loss.
 
-`ExtDetectionModel` builds a model YAML that names a module of ours with `ext.nn.builder.parse_model` (Ultralytics'
+`DetectorModel` builds a model YAML that names a module of ours with `ext.nn.builder.parse_model` (Ultralytics'
 own, extended by ours), any other with Ultralytics' `parse_model` untouched, and uses
-`ext.losses.DetectionLoss` (cls_loss / iou_loss choices). `HSDModel` and `GJADetModel` name the two families so
-that a checkpoint says which family it belongs to.
+`ext.losses.DetectionLoss` (cls_loss / iou_loss choices). The network of each family is named after it:
+`DetectorModel` for the plain family `ext.Detector`, `HSDModel` for `ext.HSD`, `GJADetModel` for `ext.GJADet`, so
+that a checkpoint says which family it belongs to. (`DetectionModel` is Ultralytics' network class, which all three
+extend; `Detector`, `HSD`, `GJADet` are the Ultralytics `Model`s that users call, in ext/models/.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import ultralytics.nn.tasks as ut
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils import YAML
+from ultralytics.utils.torch_utils import unwrap_model
 
 from ..losses.detection import DetectionLoss, EndToEndLoss
 from ..paths import models_dir
@@ -75,7 +78,7 @@ def load_model_yaml(cfg: str | Path) -> dict:
     return d
 
 
-class ExtDetectionModel(DetectionModel):
+class DetectorModel(DetectionModel):
     """An Ultralytics `DetectionModel` built by our builder (our modules + Ultralytics') and trained with our loss.
 
     Args:
@@ -108,9 +111,20 @@ class ExtDetectionModel(DetectionModel):
         return criterion
 
 
-class HSDModel(ExtDetectionModel):
+class HSDModel(DetectorModel):
     """HSD family model (student `hsd.yaml`, teacher `hsd-teacher.yaml`, or any detection YAML)."""
 
 
-class GJADetModel(ExtDetectionModel):
+class GJADetModel(DetectorModel):
     """GJADet family model (`gjadet.yaml`, or any detection YAML)."""
+
+
+# `DetectorModel`'s name until 2026-12. A checkpoint pickles its model's class by module and name, so plain-family
+# checkpoints saved before the rename name `ext.nn.tasks.ExtDetectionModel`: this alias loads them (tests/nn).
+ExtDetectionModel = DetectorModel
+
+
+def student(model):
+    """The trained network inside DDP and distillation wrappers (Ultralytics' `DistillationModel.student_model`)."""
+    model = unwrap_model(model)
+    return getattr(model, "student_model", model)

@@ -2,7 +2,7 @@
 
 For every image of a folder (sub-folders are trains: `source/<train>/<frame>.jpg`; images directly in `source` form
 one train named after it) or every frame of a video (the video is the train), the model predicts (sliced when
-`slice=` is given, see ext/models/detector/predict.py) and the image is a **fault** when at least one box of a
+`slice=` is given, see ext/deploy/predict.py) and the image is a **fault** when at least one box of a
 fault class scores at least `conf` (default 0.5, the threshold of HSD's image-level rates), else **normal**.
 Fault classes: `faults=[...]` (names or ids), else the class names that mark a fault state (`broken`, `missing`,
 `fault`, `_f`, ...; `ext.metrics.fault_class_ids`).
@@ -33,7 +33,7 @@ import numpy as np
 from ultralytics.data.utils import IMG_FORMATS
 from ultralytics.utils import TQDM
 
-from ..data.tile import read_boxes
+from ..data.labels import read_boxes
 from ..metrics import fault_class_ids
 from .common import load_model, run_dir
 from .inspection_report import crop_uri, thumbnail_uri, write_report

@@ -152,11 +152,11 @@ def test_concentric_iou_against_ultralytics_box_iou():
                                                         ("HSD student, HKH shortcut only", False, True)])
 def test_shortcut_ablation_rows_switch_one_shortcut_off(label, residual, shortcut, tmp_path):
     from ext.nn.modules.heads import ShortcutTower
-    from ext.nn.tasks import ExtDetectionModel
+    from ext.nn.tasks import DetectorModel
 
     _, cfg, yaml, _ = next(r for r in small_targets._head_swaps() if r[0] == label)
-    m = ExtDetectionModel(small_targets.model_file(cfg, yaml, tmp_path), nc=2, verbose=False)
-    full = ExtDetectionModel("hsd-n.yaml", nc=2, verbose=False)
+    m = DetectorModel(small_targets.model_file(cfg, yaml, tmp_path), nc=2, verbose=False)
+    full = DetectorModel("hsd-n.yaml", nc=2, verbose=False)
     assert m.model[10].residual is residual and any(isinstance(x, ShortcutTower) for x in m.modules()) is shortcut
     assert m.state_dict().keys() == full.state_dict().keys()  # the same layers: shortcuts add no parameters
 

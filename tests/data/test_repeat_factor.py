@@ -9,7 +9,7 @@ import pytest
 
 import ext
 from ext.data.repeat_factor import RepeatFactorSampler, image_share, repeat_factors
-from ext.models.detector.exact_resume import batch_source
+from ext.reliability.exact_resume import batch_source
 
 # 10 images: class 0 in all, class 1 in image 0 only, class 2 in images 1 and 2, image 9 unlabelled
 LABELS = [np.array([[0], [1]]), np.array([0, 2]), np.array([2, 0, 0])] + [np.array([0])] * 6 + [np.zeros(0)]
@@ -76,7 +76,7 @@ def test_image_share_counts_each_image_once_per_class():
 
 
 def test_a_threshold_that_repeats_no_image_is_reported(fault_tiny, tiny, tmp_path, monkeypatch):
-    import ext.models.detector.exact_resume as er
+    import ext.reliability.exact_resume as er
 
     warnings = []
     monkeypatch.setattr(er.LOGGER, "warning", lambda msg, *a, **k: warnings.append(msg))

@@ -85,7 +85,7 @@ def fdet_benchmark(words, env):
 
 def fdet_help(words, env):
     from ext.models import family_of
-    from ext.registry import ext_defaults
+    from ext.defaults import ext_defaults
 
     _, out = env.fdet(words)
     assert "Usage: fdet" in out and all(m in out for m in ("train", "val", "predict", "export", "inspect"))

@@ -284,6 +284,24 @@ def test_constructor_defaults_are_the_package_defaults():
         assert (gjr.gamma, gjr.mu, gjr.alpha, gjr.beta) == (cfg["gjr_gamma"], cfg["gjr_mu"], cfg["gjr_alpha"],
                                                             cfg["gjr_beta"])
     for eql in (EQLv2Loss(NC), build_cls_loss("eqlv2", NC)):
-        assert (eql.gamma, eql.mu, eql.alpha) == (cfg["eqlv2_gamma"], cfg["gjr_mu"], cfg["gjr_alpha"])
+        assert (eql.gamma, eql.mu, eql.alpha) == (cfg["eqlv2_gamma"], cfg["eqlv2_mu"], cfg["eqlv2_alpha"])
     for eqfl in (EQFLoss(NC), build_cls_loss("eqfl", NC)):
         assert (eqfl.gamma_b, eqfl.scale) == (cfg["eqfl_gamma"], cfg["eqfl_scale"])
+
+
+def test_eqlv2_reads_its_own_keys_and_the_old_gjr_keys_with_a_warning(monkeypatch):
+    """EQLv2 has keys of its own (`eqlv2_mu`, `eqlv2_alpha`); a `gjr_mu` / `gjr_alpha` set away from its default,
+    which EQLv2 read before, still sets EQLv2's where its own key is not set, and warns that it is deprecated."""
+    import ext.losses.classification as cl
+
+    warned = []
+    monkeypatch.setattr(cl.LOGGER, "warning", lambda msg: warned.append(msg))
+    own = build_cls_loss("eqlv2", NC, eqlv2_mu=0.6, eqlv2_alpha=2.0, gjr_mu=0.8, gjr_alpha=4.0)
+    assert (own.mu, own.alpha) == (0.6, 2.0) and warned == []
+    old = build_cls_loss("eqlv2", NC, gjr_mu=0.5, gjr_alpha=3.0, eqlv2_mu=None)
+    assert (old.mu, old.alpha) == (0.5, 3.0)
+    assert len(warned) == 2 and "deprecated" in warned[0] and "eqlv2_mu" in warned[0] and "eqlv2_alpha" in warned[1]
+    both = build_cls_loss("eqlv2", NC, gjr_mu=0.5, eqlv2_mu=0.7)  # its own key, once set, wins
+    assert both.mu == 0.7 and len(warned) == 2
+    gjr = build_cls_loss("gjr", NC, gjr_mu=0.5, eqlv2_mu=0.7)  # GJR's keys stay GJR's, without a warning
+    assert gjr.mu == 0.5 and len(warned) == 2

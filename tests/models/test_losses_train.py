@@ -66,7 +66,19 @@ def test_each_gradient_reweighted_loss_has_its_own_gamma(overrides, name, gamma)
     model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
     model.args = get_cfg(overrides=overrides)
     crit = DetectionLoss(model)
-    assert type(crit.bce).__name__ == name and crit.bce.gamma == gamma
+    loss = crit.classification_loss
+    assert type(loss).__name__ == name and loss.gamma == gamma
+    assert crit.bce is loss  # the name Ultralytics' parent loss calls
+
+
+@pytest.mark.parametrize("overrides, mu_alpha", [({"eqlv2_mu": 0.6, "eqlv2_alpha": 2.0}, (0.6, 2.0)),
+                                                 ({"gjr_mu": 0.5, "gjr_alpha": 3.0}, (0.5, 3.0)),  # deprecated
+                                                 ({}, (0.8, 4.0))])
+def test_eqlv2_mu_and_alpha_from_its_own_keys_or_the_old_gjr_ones(overrides, mu_alpha):
+    model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
+    model.args = get_cfg(overrides={"cls_loss": "eqlv2", **overrides})
+    loss = DetectionLoss(model).classification_loss
+    assert (loss.mu, loss.alpha) == mu_alpha
 
 
 @pytest.mark.parametrize("overrides, beta", [({}, 0.0), ({"gjr_beta": 2.0}, 2.0)])
@@ -75,7 +87,7 @@ def test_gjr_element_is_bce_unless_the_paper_beta_is_asked(overrides, beta):
     weight 1) it equals torch's BCE; gjr_beta=2 gives the paper's quality-focal element BCE * |t - p|^2."""
     model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
     model.args = get_cfg(overrides={"cls_loss": "gjr", **overrides})
-    gjr = DetectionLoss(model).bce.eval()
+    gjr = DetectionLoss(model).classification_loss.eval()
     z, t = torch.randn(7, 5), torch.rand(7, 5) * (torch.rand(7, 5) > 0.5)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction="none")
     assert gjr.beta == beta

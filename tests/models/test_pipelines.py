@@ -46,15 +46,15 @@ def test_same_backbone_of_student_and_teacher(tmp_path):
     import torch
 
     from ext.models.hsd.pipeline import same_backbone
-    from ext.nn.tasks import ExtDetectionModel
+    from ext.nn.tasks import DetectorModel
 
     teacher = tmp_path / "teacher.pt"
-    torch.save({"model": ExtDetectionModel("hsd-teacher-n.yaml", verbose=False)}, teacher)
+    torch.save({"model": DetectorModel("hsd-teacher-n.yaml", verbose=False)}, teacher)
     assert same_backbone("hsd-n.yaml", str(teacher)) and same_backbone("hsd-paper-n.yaml", str(teacher))
     assert not same_backbone("hsd-s.yaml", str(teacher))  # wider: no tensor fits
     assert not same_backbone("yolo11n.yaml", str(teacher))
     assert not same_backbone("hsd-yolo26-n.yaml", str(teacher))  # another backbone
-    torch.save({"model": ExtDetectionModel("hsd-teacher-yolo26-n.yaml", verbose=False)}, teacher)
+    torch.save({"model": DetectorModel("hsd-teacher-yolo26-n.yaml", verbose=False)}, teacher)
     assert same_backbone("hsd-yolo26-n.yaml", str(teacher)) and not same_backbone("hsd-n.yaml", str(teacher))
 
 

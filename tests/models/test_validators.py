@@ -51,8 +51,8 @@ def test_gjadet_longtail_gjr_log_and_resume(tmp_path, crash_tiny, tiny, interrup
     model = ext.GJADet(str(last))
     model.train(resume=True)
     crit = model.trainer.model.criterion
-    assert (crit.bce.pos_grad.cpu().double().numpy() >= state["pos_grad"] * (1 - 1e-6)).all()
-    assert crit.bce.pos_grad.sum().item() > state["pos_grad"].sum()
+    assert (crit.classification_loss.pos_grad.cpu().double().numpy() >= state["pos_grad"] * (1 - 1e-6)).all()
+    assert crit.classification_loss.pos_grad.sum().item() > state["pos_grad"].sum()
     run = model.trainer.save_dir
     rows = list(csv.DictReader(open(run / "results.csv")))
     assert {"metrics/AP_rare", "metrics/AP_frequent", "metrics/AP_small"} <= set(rows[-1])

@@ -60,11 +60,11 @@ def test_yolo26_backbone_is_ultralytics_yolo26n(cfg):
     backbone layers (module types, tensor names and shapes) and, from the same seed, its initial weights."""
     from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
-    from ext.nn.tasks import ExtDetectionModel
+    from ext.nn.tasks import DetectorModel
 
     assert load_model_yaml(cfg)["backbone"] == yaml_model_load("yolo26n.yaml")["backbone"]
     torch.manual_seed(0)
-    ours = ExtDetectionModel(cfg, verbose=False).model[:11]
+    ours = DetectorModel(cfg, verbose=False).model[:11]
     torch.manual_seed(0)
     theirs = DetectionModel("yolo26n.yaml", verbose=False).model[:11]
     assert [type(m) for m in ours] == [type(m) for m in theirs]
@@ -76,10 +76,10 @@ def test_yolo26_backbone_is_ultralytics_yolo26n(cfg):
 def test_student_has_at_most_six_tenths_of_yolo26n_parameters(cfg):
     from ultralytics.nn.tasks import DetectionModel
 
-    from ext.nn.tasks import ExtDetectionModel
+    from ext.nn.tasks import DetectorModel
 
     def count(m):
         return sum(p.numel() for p in m.parameters())
 
-    ratio = count(ExtDetectionModel(cfg, verbose=False)) / count(DetectionModel("yolo26n.yaml", verbose=False))
+    ratio = count(DetectorModel(cfg, verbose=False)) / count(DetectionModel("yolo26n.yaml", verbose=False))
     assert 0.5 < ratio <= 0.6

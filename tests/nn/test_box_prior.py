@@ -11,7 +11,7 @@ from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 import ext
 from ext.nn.box_prior import expected_side, max_entropy_logits, set_box_prior
 from ext.nn.modules import HKH
-from ext.nn.tasks import ExtDetectionModel, load_model_yaml
+from ext.nn.tasks import DetectorModel, load_model_yaml
 
 
 def sides(head) -> list[float]:
@@ -64,7 +64,7 @@ def test_out_of_range_is_refused(bad):
 
 @pytest.mark.parametrize("cfg", ["hsd-n.yaml", "hsd-teacher-n.yaml", "gjadet-n.yaml"])
 def test_our_yamls_start_at_two_cells_on_every_level(cfg):
-    model = ExtDetectionModel(cfg, nc=3, verbose=False)
+    model = DetectorModel(cfg, nc=3, verbose=False)
     head = model.model[-1]
     assert model.yaml["dfl_prior"] == 2.0 and head.reg_max == 16
     assert sides(head) == pytest.approx([2.0] * 4 * head.nl, abs=1e-4)
@@ -72,7 +72,7 @@ def test_our_yamls_start_at_two_cells_on_every_level(cfg):
 
 def test_end2end_branch_and_per_level_values():
     d = {**load_model_yaml("hsd-n.yaml"), "end2end": True, "dfl_prior": [1.0, 2.0, 3.0]}
-    head = ExtDetectionModel(d, nc=3, verbose=False).model[-1]
+    head = DetectorModel(d, nc=3, verbose=False).model[-1]
     assert isinstance(head, HKH) and head.one2one_cv2 is not None
     assert sides(head) == pytest.approx(([1.0] * 4 + [2.0] * 4 + [3.0] * 4) * 2, abs=1e-4)
     with pytest.raises(ValueError, match="2 values for a head with 3 levels"):
@@ -82,17 +82,17 @@ def test_end2end_branch_and_per_level_values():
 def test_ultralytics_yaml_keeps_ultralytics_start_unless_asked():
     """yolo11n.yaml through ext: Ultralytics' biases exactly (uniform, 7.5 cells); with dfl_prior, 2 cells."""
     torch.manual_seed(0)
-    plain = ExtDetectionModel("yolo11n.yaml", nc=2, verbose=False)
+    plain = DetectorModel("yolo11n.yaml", nc=2, verbose=False)
     torch.manual_seed(0)
     theirs = DetectionModel(yaml_model_load("yolo11n.yaml"), nc=2, verbose=False)
     assert all(torch.equal(a[-1].bias, b[-1].bias) for a, b in zip(plain.model[-1].cv2, theirs.model[-1].cv2))
     assert sides(plain.model[-1]) == pytest.approx([7.5] * 12, abs=1e-4)
-    asked = ExtDetectionModel({**plain.yaml, "dfl_prior": 2.0}, nc=2, verbose=False)
+    asked = DetectorModel({**plain.yaml, "dfl_prior": 2.0}, nc=2, verbose=False)
     assert sides(asked.model[-1]) == pytest.approx([2.0] * 12, abs=1e-4)
 
 
 def test_direct_regression_heads_are_left_alone():
-    head = ExtDetectionModel({**load_model_yaml("hsd-n.yaml"), "reg_max": 1}, nc=3, verbose=False).model[-1]
+    head = DetectorModel({**load_model_yaml("hsd-n.yaml"), "reg_max": 1}, nc=3, verbose=False).model[-1]
     assert head.reg_max == 1 and all(float(s[-1].bias.detach()[0]) == 2.0 for s in head.cv2)  # Ultralytics' bias_init
 
 

@@ -10,7 +10,7 @@ import torch
 import ultralytics.nn.tasks as ut
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
-from ext.nn.tasks import ExtDetectionModel, load_model_yaml, our_builder
+from ext.nn.tasks import DetectorModel, load_model_yaml, our_builder
 from ext.paths import models_dir
 
 OUR_YAMLS = sorted(models_dir().glob("*.yaml"))
@@ -19,7 +19,7 @@ OUR_YAMLS = sorted(models_dir().glob("*.yaml"))
 @pytest.mark.parametrize("name", ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", "yolo11s.yaml"])
 def test_ultralytics_yaml_parity(name):
     """Ultralytics' YAMLs build through our builder into exactly Ultralytics' layers (names, shapes, counts)."""
-    theirs, ours = DetectionModel(name, verbose=False), ExtDetectionModel(name, verbose=False)
+    theirs, ours = DetectionModel(name, verbose=False), DetectorModel(name, verbose=False)
     a, b = theirs.state_dict(), ours.state_dict()
     assert list(a) == list(b)
     assert all(a[k].shape == b[k].shape for k in a)
@@ -40,7 +40,7 @@ DETECT = {"Detect", "v10Detect"}
 
 @pytest.mark.parametrize("rel", _ultralytics_detection_yamls())
 def test_every_ultralytics_detection_yaml_builds_as_in_ultralytics(rel, monkeypatch):
-    """Inside `our_builder` (what `ExtDetectionModel` builds under), each is built by Ultralytics' own parse_model,
+    """Inside `our_builder` (what `DetectorModel` builds under), each is built by Ultralytics' own parse_model,
     untouched (called once, with the dict as loaded), into the same layers, parameter count and save list."""
     import ultralytics
 
@@ -62,7 +62,7 @@ def test_every_ultralytics_detection_yaml_builds_as_in_ultralytics(rel, monkeypa
 
 def test_yolov10_builds_through_ext():
     """The case that failed when every YAML went through our builder (v10Detect's arguments)."""
-    theirs, ours = DetectionModel("yolov10n.yaml", verbose=False), ExtDetectionModel("yolov10n.yaml", verbose=False)
+    theirs, ours = DetectionModel("yolov10n.yaml", verbose=False), DetectorModel("yolov10n.yaml", verbose=False)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
     assert type(ours.model[-1]).__name__ == "v10Detect"
 
@@ -77,7 +77,7 @@ def test_our_yamls_use_our_builder(monkeypatch):
     monkeypatch.setattr(builder, "ultralytics_parse_model", lambda d, ch, verbose=True: rows.append(
         deepcopy(d["backbone"])) or original(d, ch, verbose))
     d = load_model_yaml("hsd-n.yaml")
-    ExtDetectionModel(d, verbose=False)
+    DetectorModel(d, verbose=False)
     assert not whole
     delegated = {r[-1][2] for r in rows if r[-1][2] != "nn.BatchNorm2d"}  # the last row is the one built
     yaml_rows = d["backbone"] + d["head"]
@@ -93,7 +93,7 @@ def test_unknown_module_names_the_row():
     d = load_model_yaml("hsd-n.yaml")
     d["backbone"][1][2] = "Cnov"
     with pytest.raises(KeyError, match="unknown module 'Cnov' in model YAML row 1"):
-        ExtDetectionModel(d, verbose=False)
+        DetectorModel(d, verbose=False)
 
 
 def _yamls_covering_every_ultralytics_module() -> list[str]:
@@ -149,7 +149,7 @@ def test_our_yaml_builds_and_runs(path, scale):
     """Each YAML of cfg/models builds at each of its scales and runs forward at 64 px, in train and eval mode."""
     d = load_model_yaml(path)
     d["scale"] = scale
-    model = ExtDetectionModel(d, nc=3, verbose=False)
+    model = DetectorModel(d, nc=3, verbose=False)
     x = torch.rand(2, 3, 64, 64)
     model.train()
     feats = model(x)
@@ -163,8 +163,8 @@ def test_our_yaml_builds_and_runs(path, scale):
 
 def test_scales_grow_with_width():
     """Our modules scale with width like the built-ins: the s student has about 4x the n student's parameters."""
-    n = sum(p.numel() for p in ExtDetectionModel("hsd-n.yaml", verbose=False).parameters())
-    s = sum(p.numel() for p in ExtDetectionModel("hsd-s.yaml", verbose=False).parameters())
+    n = sum(p.numel() for p in DetectorModel("hsd-n.yaml", verbose=False).parameters())
+    s = sum(p.numel() for p in DetectorModel("hsd-s.yaml", verbose=False).parameters())
     assert 3.0 < s / n < 4.5
 
 
@@ -175,9 +175,9 @@ def test_default_student_is_the_paper_student_with_shortcuts():
     from ext.nn.modules.heads import ShortcutTower
 
     torch.manual_seed(0)
-    default = ExtDetectionModel("hsd-n.yaml", nc=3, verbose=False)
+    default = DetectorModel("hsd-n.yaml", nc=3, verbose=False)
     torch.manual_seed(0)
-    paper = ExtDetectionModel("hsd-paper-n.yaml", nc=3, verbose=False)
+    paper = DetectorModel("hsd-paper-n.yaml", nc=3, verbose=False)
     a, b = default.state_dict(), paper.state_dict()
     assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
     neck = lambda m: next(x for x in m.model if isinstance(x, HKN))  # noqa: E731

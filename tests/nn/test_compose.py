@@ -7,7 +7,7 @@ import torch
 
 from ext.nn.compose import compose, neck_names, split_name
 from ext.nn.modules import AdaptiveAttention
-from ext.nn.tasks import ExtDetectionModel, load_model_yaml
+from ext.nn.tasks import DetectorModel, load_model_yaml
 
 
 def test_neck_names_and_split():
@@ -25,7 +25,7 @@ def test_neck_names_and_split():
 def test_each_neck_wires_to_the_backbone(neck, n_attention, n_deform):
     d = load_model_yaml(f"gjadet-{neck}-n.yaml")
     assert d["neck"] == neck and d["scale"] == "n"
-    m = ExtDetectionModel(d, nc=3, verbose=False).eval()
+    m = DetectorModel(d, nc=3, verbose=False).eval()
     att = [x for x in m.modules() if isinstance(x, AdaptiveAttention)]
     assert len(att) == n_attention
     assert sum(getattr(a.spatial, "dcn", None) is not None for a in att) == n_deform
@@ -39,9 +39,9 @@ def test_each_neck_wires_to_the_backbone(neck, n_attention, n_deform):
 def test_default_neck_is_the_yaml_s_and_apafpn_is_gjadet():
     """`gjadet-n.yaml` (its default neck) and `gjadet-apafpn-n.yaml` are the same model, same weights."""
     torch.manual_seed(0)
-    a = ExtDetectionModel("gjadet-n.yaml", verbose=False).state_dict()
+    a = DetectorModel("gjadet-n.yaml", verbose=False).state_dict()
     torch.manual_seed(0)
-    b = ExtDetectionModel("gjadet-apafpn-n.yaml", verbose=False).state_dict()
+    b = DetectorModel("gjadet-apafpn-n.yaml", verbose=False).state_dict()
     assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -7,13 +7,13 @@ from ultralytics.cfg import get_cfg
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils.loss import E2ELoss, v8DetectionLoss
 
-from ext.nn.tasks import ExtDetectionModel
+from ext.nn.tasks import DetectorModel
 
 
 @pytest.mark.parametrize("cfg", ["yolo26n.yaml", "yolo11n.yaml"])
 def test_plain_yaml_is_ultralytics_model_and_loss(cfg):
     torch.manual_seed(0)
-    ours = ExtDetectionModel(cfg, nc=3, verbose=False)
+    ours = DetectorModel(cfg, nc=3, verbose=False)
     torch.manual_seed(0)
     theirs = DetectionModel(cfg, nc=3, verbose=False)
     a, b = ours.state_dict(), theirs.state_dict()

@@ -175,7 +175,7 @@ def test_our_loss_terms_are_float32_under_autocast(dtype, batches):
     model = build("gjadet-n.yaml", GJADetModel, nc, {"cls_loss": "gjr"})
     model.train()
     model.criterion = model.init_criterion()
-    gjr = model.criterion.bce
+    gjr = model.criterion.classification_loss
     assert isinstance(gjr, GJRLoss)
     calls = []
     gjr.register_forward_pre_hook(lambda m, args: calls.append({"before": copy.deepcopy(m)}))

@@ -1,7 +1,7 @@
 """Two processes on gloo (CPU): every code path of ours that talks across DDP ranks, against one process.
 
 - GJR / EQLv2 statistics (all-reduced increments): tests/losses/test_gjr_ddp.py, not repeated here.
-- The non-finite guard (`ext/models/detector/nonfinite.py`): the ranks all-reduce (MAX) whether a step's loss is
+- The non-finite guard (`ext/reliability/nonfinite.py`): the ranks all-reduce (MAX) whether a step's loss is
   finite, so a NaN on ONE rank makes EVERY rank skip that step; a rank that skipped alone would leave the other
   waiting in DDP's gradient all-reduce. Checked on a DDP-wrapped model against one process on the whole batch.
 - The image-level rates of HSD's validator (`ExtValidator.merge_across_ranks`, `ImageLevelRates.merge`): rank 0
@@ -70,7 +70,7 @@ def _guard_worker(rank, init_file, out_dir, x, y, patience):
     join_world(rank, init_file)
     from types import SimpleNamespace
 
-    from ext.models.detector.nonfinite import GuardedScaler, NonFiniteGuard, NonFiniteLossError
+    from ext.reliability.nonfinite import GuardedScaler, NonFiniteGuard, NonFiniteLossError
 
     torch.manual_seed(0)
     net = torch.nn.Linear(FEATURES, 1)

@@ -12,7 +12,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 import ext
 from ext.losses.detection import DetectionLoss
 from ext.models.detector import ExtTrainer
-from ext.models.detector.nonfinite import NonFiniteGuard, NonFiniteLossError
+from ext.reliability.nonfinite import NonFiniteGuard, NonFiniteLossError
 
 
 def nan_cls_loss_on(monkeypatch, steps) -> list:

@@ -9,10 +9,10 @@ from ultralytics.engine.model import Model
 from ultralytics.utils import DEFAULT_CFG_DICT, RANK
 
 from ...data import resolve_data
-from ...nn.tasks import ExtDetectionModel, load_model_yaml
-from .benchmark import benchmark_formats
-from .export import ExtExporter
-from .predict import SlicedPredictor
+from ...nn.tasks import DetectorModel, load_model_yaml
+from ...deploy.benchmark import benchmark_formats
+from ...deploy.export import ExtExporter
+from ...deploy.predict import SlicedPredictor
 from .train import ExtTrainer
 from .val import ExtValidator
 
@@ -24,7 +24,7 @@ class Detector(Model):
         >>> Detector("yolo11n.yaml").train(data="fault-synth-tiny", epochs=1, imgsz=64)
     """
 
-    model_class = ExtDetectionModel
+    model_class = DetectorModel
     trainer_class = ExtTrainer
     validator_class = ExtValidator
     predictor_class = SlicedPredictor

@@ -1,6 +1,7 @@
 """`ExtTrainer`: Ultralytics' `DetectionTrainer` building our model classes, with family defaults and the reliability
-units, each in its own file: non-finite steps skipped (`nonfinite.py`), exact resume (`exact_resume.py`), loss
-state and atomic checkpoints (`checkpoints.py`), the backbone freeze schedule (`freeze.py`)."""
+units of `ext.reliability`, each in its own file: non-finite steps skipped (`nonfinite.py`), exact resume
+(`exact_resume.py`), loss state and atomic checkpoints (`checkpoints.py`), the backbone freeze schedule
+(`freeze.py`)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import DEFAULT_CFG, RANK
 
 from ...data import resolve_data
+from ...keys import arg, check_choices
 from ...nn.pretrained import load_pretrained
-from ...nn.tasks import ExtDetectionModel, load_model_yaml
-from ...registry import arg, check_choices
-from .checkpoints import attach_loss_state, restore_loss_state, save_atomically
-from .exact_resume import (RESUME_STATE, epoch_shuffle_start, load_resume_state, save_resume_state, use_epoch_shuffle,
-                           use_repeat_factors)
-from .freeze import backbone_freeze_schedule
-from .nonfinite import (GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start, guard_epoch_end,
-                        guard_epoch_start)
+from ...nn.tasks import DetectorModel, load_model_yaml
+from ...reliability.checkpoints import attach_loss_state, restore_loss_state, save_atomically
+from ...reliability.exact_resume import (RESUME_STATE, epoch_shuffle_start, load_resume_state, save_resume_state,
+                                         use_epoch_shuffle, use_repeat_factors)
+from ...reliability.freeze import backbone_freeze_schedule
+from ...reliability.nonfinite import (GuardedScaler, NonFiniteGuard, guard_batch_end, guard_batch_start,
+                                      guard_epoch_end, guard_epoch_start)
 from .val import ExtValidator
 
 
@@ -30,7 +31,7 @@ class ExtTrainer(DetectionTrainer):
     """Detection trainer for our families.
 
     Class attributes:
-        model_class: the `ExtDetectionModel` subclass built by `get_model`.
+        model_class: the `DetectorModel` subclass built by `get_model`.
         validator_class: the validator used during and after training.
         defaults: family defaults for our (or Ultralytics') keys; the user's own arguments always win.
 
@@ -41,7 +42,7 @@ class ExtTrainer(DetectionTrainer):
     that `resume=True` continues with the same losses as an uninterrupted run (CPU, or workers=0; `exact_resume.py`).
     """
 
-    model_class = ExtDetectionModel
+    model_class = DetectorModel
     validator_class = ExtValidator
     defaults: dict = {}
 

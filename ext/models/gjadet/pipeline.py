@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...registry import parse_args
+from ...keys import parse_args
 from ..report import model_row, print_table, script_defaults, where
 from .model import GJADet
 

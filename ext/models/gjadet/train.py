@@ -9,9 +9,8 @@ import torch
 from matplotlib.figure import Figure
 from ultralytics.utils import LOGGER, RANK
 
-from ...nn.tasks import GJADetModel
+from ...nn.tasks import GJADetModel, student
 from ..detector import ExtTrainer
-from ..detector.checkpoints import student
 from .val import GJADetValidator
 
 
@@ -19,7 +18,7 @@ def gradient_ratios(crit) -> dict[str, torch.Tensor]:
     """The classification loss's per-class positive/negative gradient ratio ([C]) by branch: {'': ratio} for a
     one-branch loss, {'': one-to-many, 'one2one:': one-to-one} for an end-to-end one; {} without GJR/EQLv2."""
     branches = {"": getattr(crit, "one2many", crit), "one2one:": getattr(crit, "one2one", None)}
-    out = {k: getattr(getattr(b, "bce", None), "gradient_ratio", None) for k, b in branches.items()}
+    out = {k: getattr(getattr(b, "classification_loss", None), "gradient_ratio", None) for k, b in branches.items()}
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -54,7 +54,7 @@ from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 
 from ...losses import box_distillation, kl_cls, localization_distillation, teacher_ahead
-from ...registry import arg
+from ...keys import arg
 from .cross_head import check_cross, cross_head
 
 

@@ -27,7 +27,7 @@ from torch import nn
 from ultralytics.utils.patches import torch_load
 
 from ...nn.tasks import load_model_yaml
-from ...registry import arg
+from ...keys import arg
 from .distill import LDDistillationModel
 
 

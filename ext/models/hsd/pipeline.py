@@ -11,7 +11,7 @@ from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 
 from ...nn.tasks import load_model_yaml
-from ...registry import parse_args
+from ...keys import parse_args
 from ..report import model_row, print_table, script_defaults, where
 from .model import HSD
 

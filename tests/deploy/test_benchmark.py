@@ -1,4 +1,4 @@
-"""`Detector.benchmark` / `fdet benchmark` (ext/models/detector/benchmark.py): a PyTorch row and one row per format,
+"""`Detector.benchmark` / `fdet benchmark` (ext/deploy/benchmark.py): a PyTorch row and one row per format,
 each format's accuracy from the family's own validator on the exported file, a CSV on disk, failures as rows."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import ext
 from ext.cli import main
 from ext.data import generate
-from ext.models.detector.benchmark import COLUMNS, format_table, parse_formats
+from ext.deploy.benchmark import COLUMNS, format_table, parse_formats
 
 pytest.importorskip("onnxruntime")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ext
-from ext.models.detector import SlicedPredictor, merge_detections
+from ext.deploy.predict import SlicedPredictor, merge_detections
 
 LOW = dict(conf=1e-4, max_det=3000, verbose=False, device="cpu")
 

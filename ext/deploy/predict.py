@@ -24,7 +24,7 @@ from ultralytics.engine.results import Results
 from ultralytics.models.yolo.detect import DetectionPredictor
 from ultralytics.utils import nms, ops
 
-from ...registry import arg
+from ..keys import arg
 
 TILE_BATCH = 16  # tiles per forward pass
 

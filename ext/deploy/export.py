@@ -1,22 +1,20 @@
-"""INT8 ONNX export that is faster than fp32 on x86 CPUs without VNNI, through Ultralytics' exporter.
+"""INT8 ONNX export through Ultralytics' exporter, quantized so that ONNX Runtime can run it as INT8 on x86 CPUs.
 
-Why Ultralytics' own `quantize=8` ONNX file is slower than fp32 here (profiled with ONNX Runtime 1.31 on this
-machine's AVX2 / FMA CPU without VNNI, HSD student at 640 px; docs/int8.md): it quantizes only the Conv / Gemm /
-MatMul nodes and keeps every other node (each SiLU's Sigmoid and Mul) in float, so no Conv output is quantized,
-ONNX Runtime cannot fuse the QDQ pattern into `QLinearConv`, and every Conv still runs in float behind
-DequantizeLinear / QuantizeLinear pairs (Conv 57 %, DQ / Q 27 % of the time, 1.8x fp32); and its signed 8-bit
-activations (S8S8) have no fast kernel on such a CPU (2.1x fp32 even when fully quantized).
+Why not Ultralytics' own `quantize=8` ONNX file: it quantizes only the Conv / Gemm / MatMul nodes and keeps every
+other node (each SiLU's Sigmoid and Mul) in float, so no Conv output is quantized, ONNX Runtime cannot fuse the QDQ
+pattern into `QLinearConv`, and every Conv still runs in float behind DequantizeLinear / QuantizeLinear pairs; and
+its signed 8-bit activations (S8S8) have no fast kernel on a CPU without VNNI. The profile and timings that showed
+it are in docs/design.md ("Prediction and export") and docs/int8_profile.md, with their commands.
 
 What `ExtExporter` does instead for `format=onnx quantize=8`: Ultralytics exports the fp32 graph as usual, then
 ONNX Runtime's static quantizer (QDQ) quantizes every node except the box / class decode (the nodes between the
 head's last convolutions and the outputs: DFL softmax and expectation, anchor arithmetic, class sigmoid; one INT8
 scale cannot span pixels and probabilities), with unsigned 8-bit activations and signed per-channel weights (U8S8,
 the x86 fast path) of 7 bits (`reduce_range`: without VNNI the u8 x s8 products are summed in pairs into int16,
-which saturates with 8-bit weights; in an exploratory run, not a benchmark script, the rail-tracks HSD teacher
-scored mAP50-95 0.303 with 8-bit weights, 0.383 with 7-bit, 0.383 fp32), calibrated on `calib_images` images of
-`data` (Ultralytics' calibration loader). Every other format and precision is Ultralytics' exporter unchanged.
-On a CPU with VNNI (an AMD EPYC, docs/int8_latency.md) this file measured slower than fp32 and OpenVINO's INT8
-(`format=openvino quantize=8`) was the fastest path: `fdet benchmark` compares them on the user's hardware.
+which saturates with 8-bit weights; the accuracy that chose 7 bits: docs/design.md, docs/int8_accuracy.md),
+calibrated on `calib_images` images of `data` (Ultralytics' calibration loader). Every other format and precision
+is Ultralytics' exporter unchanged. Which INT8 path is fastest depends on the CPU (docs/int8_latency.md: on one with
+VNNI, OpenVINO's `format=openvino quantize=8`): `fdet benchmark` compares them on the user's hardware.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from pathlib import Path
 from ultralytics.engine.exporter import Exporter
 from ultralytics.utils import LOGGER, colorstr
 
-from ...registry import arg
+from ..keys import arg
 
 MIN_CALIBRATION = 16  # fewer images cannot give stable activation ranges
 

@@ -2,7 +2,7 @@
 
 - Loss state: a classification loss with statistics (GJR / EQLv2 buffers; both branches on end-to-end heads) is
   saved on the checkpoint's EMA model as float64 arrays, which survive the checkpoint's fp16 cast, and handed back
-  to the model by a resumed run, whose next criterion restores them (`ExtDetectionModel.init_criterion`).
+  to the model by a resumed run, whose next criterion restores them (`DetectorModel.init_criterion`).
 - Atomic writes: last.pt / best.pt are written to `*.partial` files renamed into place only when complete, so a
   run killed at any moment leaves the previous, loadable last.pt (Ultralytics writes in place).
 """
@@ -11,13 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ultralytics.utils.torch_utils import unwrap_model
-
-
-def student(model):
-    """The trained network inside DDP / distillation wrappers."""
-    model = unwrap_model(model)
-    return getattr(model, "student_model", model)
+from ..nn.tasks import student
 
 
 def attach_loss_state(trainer) -> None:

@@ -17,7 +17,7 @@ from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler
 from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
-from ...data.repeat_factor import RepeatFactorSampler, image_share, repeat_factors
+from ..data.repeat_factor import RepeatFactorSampler, image_share, repeat_factors
 
 RESUME_STATE = "resume_state.pt"  # beside last.pt; not 'last*.pt', which Ultralytics' get_latest_run() would pick
 

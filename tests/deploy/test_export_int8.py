@@ -1,4 +1,4 @@
-"""INT8 ONNX export (`quantize=8`, ext/models/detector/export.py): every convolution runs as ONNX Runtime's
+"""INT8 ONNX export (`quantize=8`, ext/deploy/export.py): every convolution runs as ONNX Runtime's
 QLinearConv (the fast path), the box / class decode stays float, the file loads back through `YOLO(...)` with the
 fp32 model's classes and boxes, and calibration data is checked before any work."""
 
@@ -13,7 +13,7 @@ import pytest
 
 import ext
 from ext.data import generate
-from ext.models.detector.export import decode_nodes
+from ext.deploy.export import decode_nodes
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")

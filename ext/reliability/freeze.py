@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ultralytics.utils import LOGGER
 
-from .checkpoints import student
+from ..nn.tasks import student
 
 
 def backbone_freeze_schedule(trainer) -> None:
