@@ -1,4 +1,5 @@
-"""The synthetic data sets by name: `GENERATORS` ('fault-synth', 'crash-synth', 'fault-frames') and `generate`.
+"""The synthetic data sets by name: `GENERATORS` ('fault-synth', 'crash-synth', 'fault-frames', 'crash-sequence')
+and `generate`.
 
 The scene modules (`synth_fault`, `synth_crash`, `synth_frames`) build on the shared helpers of `synthetic`; this
 module only collects them, so that no module imports one that imports it back.
@@ -11,14 +12,16 @@ from pathlib import Path
 from .synth_crash import CRASH_GENERATOR
 from .synth_fault import FAULT_GENERATOR
 from .synth_frames import FRAMES_GENERATOR
+from .synth_sequence import SEQUENCE_GENERATOR
 from .synthetic import SceneGenerator
 
-GENERATORS: dict[str, SceneGenerator] = {g.name: g for g in (FAULT_GENERATOR, CRASH_GENERATOR, FRAMES_GENERATOR)}
+GENERATORS: dict[str, SceneGenerator] = {g.name: g for g in (FAULT_GENERATOR, CRASH_GENERATOR, FRAMES_GENERATOR,
+                                                             SEQUENCE_GENERATOR)}
 
 
 def generate(name: str, out_dir: str | Path, n_train: int, n_val: int, imgsz: int = 640, seed: int = 0,
              train_settings: dict | None = None, **settings) -> dict:
-    """Write synthetic data set ``name`` ('fault-synth', 'crash-synth' or 'fault-frames') to ``out_dir``.
+    """Write synthetic data set ``name`` (a key of ``GENERATORS``) to ``out_dir``.
 
     Args:
         name: key of ``GENERATORS``.

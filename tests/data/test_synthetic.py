@@ -15,7 +15,8 @@ from ext.data import GENERATORS, generate
 from ext.data.synthetic import image_rng
 
 NAMES = {name: g.names for name, g in GENERATORS.items()}
-SIZE = {"fault-synth": (160, 160), "crash-synth": (160, 160), "fault-frames": (160, 117)}  # (width, height) at 160
+SIZE = {"fault-synth": (160, 160), "crash-synth": (160, 160), "fault-frames": (160, 117),
+        "crash-sequence": (160, 160)}  # (width, height) at 160
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
@@ -45,7 +46,7 @@ def made(request, tmp_path_factory):
 
 
 def test_registry():
-    assert set(GENERATORS) == {"fault-synth", "crash-synth", "fault-frames"}
+    assert set(GENERATORS) == {"fault-synth", "crash-synth", "fault-frames", "crash-sequence"}
     with pytest.raises(KeyError, match="crash-synth"):
         generate("nope", "unused", 1, 1)
 
