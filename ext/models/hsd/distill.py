@@ -179,9 +179,10 @@ class LDDistillationModel(DistillationModel):
         gate = None
         if weight > 0 and arg(self.student_model.args, "ld_gate"):
             gate = teacher_ahead(s, t, fg, read_out, getattr(crit, "one2many", crit).fg_targets)
+        s_cls = s["scores"]
         if arg(self.student_model.args, "ld_cross"):  # CrossKD: the terms on the cross-head predictions
-            cross = cross_head(student, teacher, s["feats"])  # the weights stay the student's own scores
-            s = {"boxes": cross["boxes"], "scores": s["scores"], "cls": cross["scores"]}
+            cross = cross_head(student, teacher, s["feats"])
+            s, s_cls = {"boxes": cross["boxes"], "scores": s["scores"]}, cross["scores"]  # LD weights: own scores
             read_out, bins = (teacher.dfl, teacher.dfl), teacher.reg_max
         if weight <= 0:
             box = zero
@@ -191,8 +192,7 @@ class LDDistillationModel(DistillationModel):
             box = box_distillation(s, t, fg, read_out, weight, gate)
         cls = zero
         if w_cls > 0:
-            cls = w_cls * kl_cls(s.get("cls", s["scores"]).permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg],
-                                 T).mean()
+            cls = w_cls * kl_cls(s_cls.permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()
         return torch.cat([box.reshape(1), cls.reshape(1)])
 
 
