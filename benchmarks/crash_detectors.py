@@ -23,10 +23,12 @@ from matplotlib.figure import Figure
 from ext.data.synth_sequence import TruthDetector
 from ext.tools import track_markers
 from ext.tools.marker_flow import measure_rows, read_rows, track_flow
+from ext.tools.relink import relink
 from runs import train_or_reuse
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"gjadet": "gjadet-n.yaml", "yolo26n": "yolo26n.yaml"}
+RELINK = 30  # `fdet track relink=` for every detector, the classical tracker's rows too (ext/tools/relink.py)
 TRAIN = dict(data="crash-sequence", epochs=20, imgsz=320, batch=8, nbs=8, device="cpu", seed=0, workers=0,
              exist_ok=True, plots=False, project=str(ROOT / "runs" / "bench-crash"))
 
@@ -50,10 +52,10 @@ def run(spec: str, best: str | None, frames: Path, truth: dict, out: Path, noise
     start = time.perf_counter()
     if spec == "classical":
         rows, n = track_flow(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in sorted(frames.glob("*.png")))
-        return rows, n, time.perf_counter() - start
+        return relink(rows, RELINK), n, time.perf_counter() - start
     det = TruthDetector(truth, noise, 100 + seed) if spec == "truth" else best
     kw = {} if spec == "truth" else {"imgsz": TRAIN["imgsz"]}
-    res = track_markers(det, frames, out=out, **kw)
+    res = track_markers(det, frames, out=out, relink=RELINK, **kw)
     return read_rows(res["csv"]), n, time.perf_counter() - start
 
 
@@ -91,7 +93,7 @@ def score(rows: list[tuple], n: int, truth: dict, cfg, window: int, out: Path) -
         owner.setdefault(rows[i][1], []).append(own[i])
     owner = {t: max(set(v), key=v.count) for t, v in owner.items()}
     refs = [main.get(m) for m in truth["reference"]]
-    kin = measure_rows([rows[i] for i in good], n, out, steady_ids=refs if None not in refs else None,
+    kin = measure_rows([rows[i] for i in good], n, out, ref_ids=refs if None not in refs else None,
                        fps=truth["fps"], mm_per_px=cfg.mm_per_px, sg_window=window)
     body = truth["reference"][0]
     disp, parts = [], {}

@@ -36,7 +36,7 @@ import numpy as np
 from ext.data.synth_sequence import HARD, SequenceConfig, TruthDetector, render_sequence
 from ext.tools import track_markers
 
-from crash_detectors import MODELS, TRAIN, plot, run, score, weights
+from crash_detectors import MODELS, RELINK, TRAIN, plot, run, score, weights
 from runs import Record, command_line, write_report
 
 CRUSH = 0.1  # the body's front markers travel 10 % less than its rear ones (a known deformation)
@@ -138,7 +138,8 @@ def detectors(a, folder: Path) -> tuple[dict, dict]:
             cfg = SequenceConfig(seed=seed, **extra)
             frames, truth = folder / f"{case}{seed}", None
             for k, spec in enumerate(a.detector):
-                key = {"epochs": a.epochs, "window": a.window, "imgsz": TRAIN["imgsz"], "data": TRAIN["data"]}
+                key = {"epochs": a.epochs, "window": a.window, "imgsz": TRAIN["imgsz"], "data": TRAIN["data"],
+                       "relink": RELINK}
                 name = f"{Path(spec).as_posix() if spec not in MODELS else spec}|{case}|{seed}"
                 m = record.get(name, key) if spec not in ("truth", "classical") else None
                 if m is None:
@@ -174,7 +175,7 @@ def detector_lines(a, res: dict, plot_file: str) -> list[str]:
              f"{TRAIN['imgsz']}). Classical: `ext.tools.marker_flow` (Hessian saddle points, cornerSubPix, a 2x2 "
              "pattern check, calcOpticalFlowPyrLK). Every row: the same scoring (benchmarks/crash_detectors.py "
              "`score`) and kinematics (`measure.write_kinematics`, fixed scale, the camera's shake taken out with the "
-             "reference markers' tracks, `marker_flow.steady`). Centre: refined centre error (median, p95 px); box "
+             "reference markers' tracks, `measure.steady`). Centre: refined centre error (median, p95 px); box "
              "px: median error of the box centre before refinement; recall: visible (frame, marker) pairs with a "
              "tracked centre within the marker's radius; false: rows farther than that; disp: largest displacement "
              "error (mm); peak: mean |error| of the peak deceleration over the body markers tracked through the "

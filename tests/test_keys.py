@@ -64,8 +64,8 @@ def test_no_clash_with_ultralytics_keys():
 
 def test_tool_keys_are_keys_of_ours_that_ultralytics_never_sees():
     """Tool keys are declared in cfg/default.yaml, read by their tool only (`fdet track` takes exactly the
-    measurement keys of ext/tools/measure.py and `subpixel`), and absent from Ultralytics' configuration."""
-    assert TOOLS <= set(OURS) and set(TOOL_KEYS["track"]) == {"subpixel", *MEASURE_KEYS}
+    measurement keys of ext/tools/measure.py, `subpixel` and `relink`), and absent from Ultralytics' configuration."""
+    assert TOOLS <= set(OURS) and set(TOOL_KEYS["track"]) == {"subpixel", "relink", *MEASURE_KEYS}
     assert [k for k in TOOLS if k in DEFAULT_CFG_DICT or hasattr(DEFAULT_CFG, k)] == []
     with pytest.raises(SyntaxError, match="'fps' is not a valid YOLO argument"):
         get_cfg(overrides={"fps": 30.0})

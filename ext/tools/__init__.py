@@ -2,8 +2,8 @@
 per image and train, CSV and HTML) and crash-marker tracking (`track_markers`), which with `fps` and a scale key
 measures in mm and s (`measure.py`: sub-pixel centres, `refine_centres`; kinematics, `kinematics`,
 `scale_from_reference`, `distance`); `track_markers_flow` does the same without a network (OpenCV saddle points,
-cornerSubPix, Lucas-Kanade; `marker_flow.py`), and `steady` takes a shaking camera's motion out with the reference
-markers' tracks.
+cornerSubPix, Lucas-Kanade; `marker_flow.py`); with `ref_ids` both take a shaking camera's motion out with the fixed
+reference markers' tracks (`steady`), and both repair the tracker's identities (`relink.py`).
 
 Each takes a checkpoint path (the family, HSD / GJADet / Detector, is picked as `fdet` does) or an Ultralytics
 `Model`; sources are an image, a folder of images or frames, a glob or a video. Command line: `fdet cam ...`,
@@ -16,7 +16,8 @@ from .cam import grad_cam
 from .common import load_model, run_dir
 from .inspection import inspect_frames
 from .kinematics import distance, kinematics, scale_from_reference
-from .marker_flow import steady, track_markers_flow
+from .marker_flow import track_markers_flow
+from .measure import steady
 from .subpixel import refine_centres
 from .track import track_markers
 

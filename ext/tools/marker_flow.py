@@ -11,7 +11,8 @@ corner of the body or debris does not). Tracking (`track_flow`): each track is m
 forward-backward check), candidates are assigned to the tracks' predictions (Hungarian, within `gate` px), a track
 whose marker is not found (debris) waits `max_lost` frames at its constant-velocity prediction for it to come back
 under the same id, and a detection nobody claims starts a track. A camera that shakes moves the reference markers:
-`steady` subtracts their mean motion from every track, so displacements are measured against the scene.
+with `ref_ids`, `measure.steady` subtracts their mean motion from every track, so displacements are measured against
+the scene, as in `track_markers`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from ultralytics.data import load_inference_source
 
 from .common import run_dir
 from .deformation import identities, write_identities
-from .measure import KEYS, check_units, write_kinematics
+from .measure import KEYS, check_units, steady, write_kinematics
+from .relink import relink as relink_rows
 from .track import by_track, plot_displacement, read_csv, write_csv
 
-__all__ = ("FlowConfig", "detect_markers", "measure_rows", "read_rows", "steady", "track_flow", "track_markers_flow")
+__all__ = ("FlowConfig", "detect_markers", "measure_rows", "read_rows", "track_flow", "track_markers_flow")
 CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 40, 1e-3)
 
 
@@ -163,30 +165,6 @@ def track_flow(frames, cfg: FlowConfig = FlowConfig()) -> tuple[list[tuple], int
     return rows, n
 
 
-def steady(rows: list[tuple], ref_ids) -> list[tuple]:
-    """Rows with the camera's motion taken out: per frame, the mean displacement of the reference tracks `ref_ids`
-    (fixed markers; each from its position in the first frame all of them share, else its own first frame) is
-    subtracted from every position; frames without a reference take the shift interpolated linearly between the
-    nearest frames with one. Rows as `track_flow` / `read_rows` give them; returns new rows.
-
-    Raises:
-        ValueError: none of `ref_ids` has a row.
-    """
-    pos = {int(i): {r[0]: np.array(r[5:7], float) for r in rows if r[1] == int(i)} for i in ref_ids}
-    pos = {i: p for i, p in pos.items() if p}
-    if not pos:
-        raise ValueError(f"steady: no rows of the reference tracks {list(ref_ids)}")
-    common = sorted(set.intersection(*(set(p) for p in pos.values())))
-    base = {i: p[common[0]] if common else p[min(p)] for i, p in pos.items()}
-    known = sorted(set().union(*(set(p) for p in pos.values())))
-    shift = np.array([np.mean([p[f] - base[i] for i, p in pos.items() if f in p], 0) for f in known])
-    out = []
-    for r in rows:
-        d = [np.interp(r[0], known, shift[:, k]) for k in (0, 1)]
-        out.append((*r[:3], r[3] - d[0], r[4] - d[1], r[5] - d[0], r[6] - d[1], *r[7:]))
-    return out
-
-
 def read_rows(file: str | Path) -> list[tuple]:
     """`trajectories.csv` (of `track_markers` or `track_flow`) back as rows (frame, track_id, class, cx, cy, x, y,
     refined, side); side is NaN (the CSV has no box size)."""
@@ -195,10 +173,10 @@ def read_rows(file: str | Path) -> list[tuple]:
                  int(r["refined"]), float("nan")) for r in csv.DictReader(fh)]
 
 
-def measure_rows(rows: list[tuple], n_frames: int, out: str | Path, steady_ids=None, refined_only: bool = True,
+def measure_rows(rows: list[tuple], n_frames: int, out: str | Path, refined_only: bool = True,
                  **keys) -> dict | None:
     """Kinematics of rows in mm and s with `measure.write_kinematics` (keys: `measure.KEYS`; `marker_mm` needs box
-    sides, which rows from `track_flow` or a CSV lack), after `steady(rows, steady_ids)` when given. With
+    sides, which rows from `track_flow` or a CSV lack), after `measure.steady(rows, ref_ids)` when `ref_ids` is given. With
     `refined_only`, rows whose centre was not refined (a box centre, pixels off: a box on debris, a blurred marker)
     are dropped and their frames filled like hidden ones (`max_gap`). None without a scale key."""
     units = check_units(keys, None)
@@ -207,13 +185,14 @@ def measure_rows(rows: list[tuple], n_frames: int, out: str | Path, steady_ids=N
     if units.scale_key == "marker_mm":
         raise ValueError("marker_mm needs box sides: use mm_per_px or ref_mm with these rows")
     rows = [r for r in rows if r[7]] if refined_only else rows
-    rows = steady(rows, steady_ids) if steady_ids else rows
+    rows = steady(rows, units.ref_ids) if units.ref_ids else rows
     return write_kinematics(by_track(rows), units, n_frames, Path(out))
 
 
-def track_markers_flow(source, out=None, cfg: FlowConfig = FlowConfig(), steady_ids=None, **keys) -> dict:
+def track_markers_flow(source, out=None, cfg: FlowConfig = FlowConfig(), relink: int = 30, **keys) -> dict:
     """`track_markers` with the classical tracker: frames of `source` (folder, glob or video) through `track_flow`;
     writes trajectories.csv, displacement.png, tracks.csv and, with a scale key, the kinematics (`measure_rows`).
+    Identities are repaired as `track_markers` does (`relink.py`; `relink=0` keeps the tracker's ids).
 
     Returns:
         dict(csv, plot, tracks (distinct ids), kinematics (dict or None), identities) as `track_markers` does.
@@ -224,9 +203,10 @@ def track_markers_flow(source, out=None, cfg: FlowConfig = FlowConfig(), steady_
     save_dir = run_dir("track", out, None, None, False)
     frames = (im for _, images, _ in load_inference_source(source) for im in images)
     rows, n = track_flow(frames, cfg)
+    rows = relink_rows(rows, int(relink))
     csv_file = write_csv(rows, save_dir / "trajectories.csv")
     plot = plot_displacement(read_csv(csv_file), save_dir / "displacement.png")
     ids = write_identities(identities(by_track(rows)) if rows else [], save_dir / "tracks.csv")
-    measured = measure_rows(rows, n, save_dir, steady_ids, **keys) if rows else None
+    measured = measure_rows(rows, n, save_dir, **keys) if rows else None
     return {"csv": csv_file, "plot": plot, "tracks": len({r[1] for r in rows}), "kinematics": measured,
             "identities": ids}

@@ -2,7 +2,9 @@
 
 Keys (cfg/default.yaml): `fps`, one scale key at most (`mm_per_px` fixed; `marker_mm`, the marker diameter, for a
 scale per frame from the detected boxes; `ref_mm` with `ref_ids`, the distance between two reference markers, for a
-scale per frame from their centres), `sg_window` (Savitzky-Golay window, frames) and `max_gap`. `check_units` checks
+scale per frame from their centres; `ref_ids` with another scale key: fixed reference markers), `sg_window`
+(Savitzky-Golay window, frames) and `max_gap`. With `ref_ids`, positions are measured against the reference markers,
+fixed in the scene (`steady`: a shaking camera's motion taken out) before anything else. `check_units` checks
 them before any work; `write_kinematics` writes, per track and frame, `kinematics.csv` (units in the header),
 `displacement_mm.png`, `velocity.png`, `acceleration.png` and `summary.csv` (per track: frames, gaps filled,
 peak deceleration and when, final displacement); with `pairs`, the deformation between those markers
@@ -33,15 +35,41 @@ CSV_COLUMNS = ("frame", "time_s", "track", "class", "x_px", "y_px", "refined", "
 @dataclass
 class Units:
     """Resolved measurement settings: fps (> 0), how the scale is found ('mm_per_px', 'marker_mm' or 'ref_mm') and
-    its value, the reference track ids, the filter window and the longest filled gap."""
+    its value, the reference track ids (two with ref_mm; any with another scale key), the filter window and the
+    longest filled gap."""
 
     fps: float
     scale_key: str
     scale_value: float
-    ref_ids: tuple[int, int] | None = None
+    ref_ids: tuple[int, ...] | None = None  # fixed reference markers: the camera's motion is taken out with them
     window: int = 9
     max_gap: int = 5
     pairs: tuple = ()  # (a, b) track ids whose distance is measured (deformation.py)
+
+
+def steady(rows: list[tuple], ref_ids) -> list[tuple]:
+    """Rows with the camera's motion taken out: per frame, the mean displacement of the reference tracks `ref_ids`
+    (markers fixed in the scene; each from its position in the first frame all of them share, else its own first
+    frame) is subtracted from every position; frames without a reference take the shift interpolated linearly between
+    the nearest frames with one. Rows (frame, track_id, class, cx, cy, x, y, refined, side) as `track.collect_tracks`
+    and `marker_flow.track_flow` give them; returns new rows.
+
+    Raises:
+        ValueError: none of `ref_ids` has a row.
+    """
+    pos = {int(i): {r[0]: np.array(r[5:7], float) for r in rows if r[1] == int(i)} for i in ref_ids}
+    pos = {i: p for i, p in pos.items() if p}
+    if not pos:
+        raise ValueError(f"ref_ids={list(ref_ids)}: no rows of these reference tracks")
+    common = sorted(set.intersection(*(set(p) for p in pos.values())))
+    base = {i: p[common[0]] if common else p[min(p)] for i, p in pos.items()}
+    known = sorted(set().union(*(set(p) for p in pos.values())))
+    shift = np.array([np.mean([p[f] - base[i] for i, p in pos.items() if f in p], 0) for f in known])
+    out = []
+    for r in rows:
+        d = [np.interp(r[0], known, shift[:, k]) for k in (0, 1)]
+        out.append((*r[:3], r[3] - d[0], r[4] - d[1], r[5] - d[0], r[6] - d[1], *r[7:]))
+    return out
 
 
 def video_fps(source) -> float:
@@ -70,7 +98,8 @@ def check_units(keys: dict, source) -> Units | None:
         raise ValueError(f"{' and '.join(chosen)} both set the scale: give one of mm_per_px, marker_mm, ref_mm")
     ref_ids = keys.get("ref_ids")
     if ref_ids is not None and not chosen:
-        raise ValueError("ref_ids is given without ref_mm (the distance between the two reference markers in mm)")
+        raise ValueError("ref_ids (fixed reference markers) is given without a scale key: give ref_mm (the distance "
+                         "between the two reference markers in mm), mm_per_px or marker_mm, and fps")
     pairs = check_pairs(keys.get("pairs"))
     if pairs and not chosen:
         raise ValueError("pairs measures distances in mm: give a scale key (mm_per_px, marker_mm or ref_mm) and fps")
@@ -79,7 +108,10 @@ def check_units(keys: dict, source) -> Units | None:
     if chosen[0] == "ref_mm":
         if not (isinstance(ref_ids, (list, tuple)) and len(ref_ids) == 2 and all(isinstance(i, int) for i in ref_ids)):
             raise ValueError(f"ref_mm needs ref_ids=[a,b], the track ids of the two reference markers, got {ref_ids}")
-        ref_ids = (int(ref_ids[0]), int(ref_ids[1]))
+    elif ref_ids is not None and not (isinstance(ref_ids, (list, tuple)) and ref_ids
+                                      and all(isinstance(i, int) for i in ref_ids)):
+        raise ValueError(f"ref_ids: give the track ids of the fixed reference markers, e.g. [3, 7]; got {ref_ids}")
+    ref_ids = tuple(int(i) for i in ref_ids) if ref_ids is not None else None
     fps = float(keys.get("fps") or 0) or video_fps(source)
     if fps <= 0:
         raise ValueError(f"{chosen[0]} asks for millimetres and seconds: give fps=... (frames per second; "

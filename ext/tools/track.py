@@ -40,7 +40,8 @@ from ultralytics.utils.checks import check_yaml
 
 from .common import count_frames, load_model, run_dir
 from .deformation import identities, write_identities
-from .measure import KEYS, check_units, write_kinematics
+from .measure import KEYS, check_units, steady, write_kinematics
+from .relink import relink as relink_rows
 from .subpixel import refine_centres
 
 COLUMNS = ("frame", "track_id", "class", "cx", "cy", "x", "y", "refined")
@@ -171,7 +172,7 @@ def plot_displacement(tracks: dict[int, np.ndarray], file: Path) -> Path:
 
 
 def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=None, subpixel: bool = True,
-                  project=None, name=None, exist_ok: bool = False, **kwargs) -> dict:
+                  relink: int = 30, project=None, name=None, exist_ok: bool = False, **kwargs) -> dict:
     """Track markers over the frames of `source`; write `trajectories.csv` and `displacement.png` and, when a scale
     key is given, the kinematics in mm and s (`measure.py`: kinematics.csv, summary.csv, three plots).
 
@@ -182,8 +183,11 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
         tracker: Ultralytics tracker YAML: 'bytetrack.yaml' (default), 'botsort.yaml', or a path.
         out: output folder (created); None = `project/name` (`run_dir`; default a new `runs/detect/track*`).
         subpixel: refine marker centres to their saddle point (`subpixel.py`).
+        relink: repair the tracker's identities (`relink.py`): duplicate tracks of one marker merged, a track that
+            starts at most `relink` frames after another ended, where it ended, joined to it; 0 keeps the tracker's ids.
         project, name, exist_ok: Ultralytics' run-folder keys, when `out` is not given.
-        **kwargs: the measurement keys (`measure.KEYS`: fps, mm_per_px, marker_mm, ref_mm, ref_ids, sg_window,
+        **kwargs: the measurement keys (`measure.KEYS`: fps, mm_per_px, marker_mm, ref_mm, ref_ids (fixed reference
+            markers: the camera's motion is taken out with them, `measure.steady`), sg_window,
             max_gap, pairs), checked before any work; the rest go to `model.track` (conf, iou, imgsz, classes, device,
             vid_stride, ...). With a detector callable only conf (default 0.1), classes and vid_stride apply.
 
@@ -212,6 +216,7 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
     total = count_frames(source)
     bar = TQDM(results, total=None if total is None else -(-total // stride), desc="fdet track", unit="frame")
     rows, n_frames = collect_tracks(bar, subpixel)
+    rows = relink_rows(rows, int(relink))
     csv_file = write_csv(rows, save_dir / "trajectories.csv")
     tracks = read_csv(csv_file)
     plot = plot_displacement(tracks, save_dir / "displacement.png")
@@ -220,5 +225,6 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
     if units is not None:
         if not rows:
             raise ValueError(f"no markers were tracked in {source}: nothing to measure (see {csv_file})")
-        measured = write_kinematics(by_track(rows), units, n_frames, save_dir)
+        still = steady(rows, units.ref_ids) if units.ref_ids else rows  # the camera's shake out
+        measured = write_kinematics(by_track(still), units, n_frames, save_dir)
     return {"csv": csv_file, "plot": plot, "tracks": len(tracks), "kinematics": measured, "identities": ids}

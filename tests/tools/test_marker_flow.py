@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ext.data.synth_sequence import SequenceConfig, render_sequence
-from ext.tools.marker_flow import detect_markers, read_rows, steady, track_flow, track_markers_flow
+from ext.tools.marker_flow import detect_markers, read_rows, track_flow, track_markers_flow
 from ext.tools.track import COLUMNS
 
 
@@ -50,25 +50,6 @@ def test_tracks_a_clean_sequence_to_its_true_centres_one_id_per_marker(clean):
         hits.add((f, m))
     assert hits == set(zip(*np.nonzero(truth["visible"])))  # every visible marker in every frame, nothing else
     assert all(len(v) == 1 for v in ids.values()) and len(ids) == 6  # ids survive the debris
-
-
-def test_steady_removes_the_reference_motion():
-    shift = np.array([[0, 0], [1.5, -0.5], [-2.0, 1.0], [0.5, 0.25]])
-    rows = []
-    for f, d in enumerate(shift):
-        rows += [(f, 1, "point", 10 + d[0], 50 + d[1], 10 + d[0], 50 + d[1], 1, 9.0),
-                 (f, 2, "point", 90 + d[0], 50 + d[1], 90 + d[0], 50 + d[1], 1, 9.0),
-                 (f, 3, "point", 30 + 4 * f + d[0], 20 + d[1], 30 + 4 * f + d[0], 20 + d[1], 1, 9.0)]
-    out = steady(rows, [1, 2])
-    body = np.array([r[5:7] for r in out if r[1] == 3])
-    np.testing.assert_allclose(body, np.stack([30 + 4 * np.arange(4.0), np.full(4, 20.0)], 1))
-    assert out[0][2] == "point" and out[0][7:] == (1, 9.0)
-    gaps = [r for r in rows if not (r[1] == 1 and r[0] == 2) and not (r[1] in (1, 2) and r[0] == 1)]
-    body = np.array([r[5:7] for r in steady(gaps, [1, 2]) if r[1] == 3])  # frame 1: no reference, interpolated;
-    np.testing.assert_allclose(body[[0, 2, 3]], [[30, 20], [38, 20], [42, 20]])  # frame 2: reference 2 alone
-    np.testing.assert_allclose(body[1], [34 + 1.5 - (-2.0 + 0) / 2, 20 - 0.5 - (1.0 + 0) / 2])
-    with pytest.raises(ValueError, match="no rows of the reference"):
-        steady(rows, [7])
 
 
 def test_writes_what_track_markers_writes(clean, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from ext.data.synth_sequence import SequenceConfig, TruthDetector, render_sequence
 from ext.tools import track_markers
-from ext.tools.measure import check_units, parts
+from ext.tools.measure import check_units, parts, steady
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,8 @@ def test_scale_from_reference_markers(sequence, tmp_path):
 @pytest.mark.parametrize("keys, match", [
     ({"mm_per_px": 0.5, "ref_mm": 800.0, "ref_ids": [1, 2], "fps": 1000}, "both set the scale"),
     ({"ref_mm": 800.0, "fps": 1000}, "ref_ids"),
-    ({"ref_ids": [1, 2]}, "without ref_mm"),
+    ({"ref_ids": [1, 2]}, "without a scale key"),
+    ({"ref_ids": [1, 2.5], "mm_per_px": 0.5, "fps": 1000}, "ref_ids: give the track ids"),
     ({"mm_per_px": 0.5}, "fps"),
     ({"mm_per_px": 0.5, "fps": 1000, "sg_window": 3}, "sg_window"),
 ])
@@ -96,3 +97,48 @@ def test_fdet_track_measurement_keys(tmp_path, hsd_tiny_run, capsys):
     assert "fps" in capsys.readouterr().err and not (tmp_path / "a").exists()
     assert main([*args, "fps=1000", "conf=0.99", f"out={tmp_path / 'b'}"]) == 2
     assert "no markers were tracked" in capsys.readouterr().err and (tmp_path / "b" / "trajectories.csv").is_file()
+
+
+def test_steady_removes_the_reference_motion():
+    shift = np.array([[0, 0], [1.5, -0.5], [-2.0, 1.0], [0.5, 0.25]])
+    rows = []
+    for f, d in enumerate(shift):
+        rows += [(f, 1, "point", 10 + d[0], 50 + d[1], 10 + d[0], 50 + d[1], 1, 9.0),
+                 (f, 2, "point", 90 + d[0], 50 + d[1], 90 + d[0], 50 + d[1], 1, 9.0),
+                 (f, 3, "point", 30 + 4 * f + d[0], 20 + d[1], 30 + 4 * f + d[0], 20 + d[1], 1, 9.0)]
+    out = steady(rows, [1, 2])
+    body = np.array([r[5:7] for r in out if r[1] == 3])
+    np.testing.assert_allclose(body, np.stack([30 + 4 * np.arange(4.0), np.full(4, 20.0)], 1))
+    assert out[0][2] == "point" and out[0][7:] == (1, 9.0)
+    gaps = [r for r in rows if not (r[1] == 1 and r[0] == 2) and not (r[1] in (1, 2) and r[0] == 1)]
+    body = np.array([r[5:7] for r in steady(gaps, [1, 2]) if r[1] == 3])  # frame 1: no reference, interpolated;
+    np.testing.assert_allclose(body[[0, 2, 3]], [[30, 20], [38, 20], [42, 20]])  # frame 2: reference 2 alone
+    np.testing.assert_allclose(body[1], [34 + 1.5 - (-2.0 + 0) / 2, 20 - 0.5 - (1.0 + 0) / 2])
+    with pytest.raises(ValueError, match="no rows of these reference tracks"):
+        steady(rows, [7])
+
+
+def test_ref_ids_take_a_shaking_camera_out(tmp_path):
+    """`ref_ids` with `mm_per_px`: positions against the fixed reference markers, so the camera's 3 px shake leaves
+    the references still and the body's displacement true."""
+    folder = tmp_path / "f"
+    truth = render_sequence(SequenceConfig(frames=40, occlusions=0, shake=3.0, seed=2), folder)
+    keys = dict(fps=truth["fps"], mm_per_px=truth["mm_per_px"])
+    shaken = track_markers(TruthDetector(truth, 0.0, 0), folder, out=tmp_path / "a", **keys)
+    rows = list(csv.DictReader(open(shaken["csv"])))
+    refs = [int(min(rows, key=lambda r: np.hypot(float(r["x"]) - x, float(r["y"]) - y))["track_id"])
+            for x, y in truth["centres"][0, list(truth["reference"])]]
+    steadied = track_markers(TruthDetector(truth, 0.0, 0), folder, out=tmp_path / "b", ref_ids=refs, **keys)
+
+    def largest_disp(res, ids) -> float:  # mm, over the frames of the tracks `ids`
+        return max(float(r["disp_mm"]) for r in csv.DictReader(open(res["kinematics"]["csv"]))
+                   if int(r["track"].split(".")[0]) in ids)
+
+    shake_mm = np.abs(truth["shake"] - truth["shake"][0]).max() * truth["mm_per_px"]
+    assert largest_disp(shaken, refs) > 0.5 * shake_mm > 1.0  # the shake shows on markers fixed in the scene
+    assert largest_disp(steadied, refs) < 0.2  # mm: taken out
+    body = max(truth["centres"][0, :truth["reference"][0]].tolist(), key=lambda c: c[0])  # a front body marker
+    bid = int(min(rows, key=lambda r: np.hypot(float(r["x"]) - body[0], float(r["y"]) - body[1]))["track_id"])
+    final = {r["track"]: float(r["final_disp_mm"]) for r in csv.DictReader(open(steadied["kinematics"]["summary"]))}
+    travel = truth["x_mm"][-1] - truth["x_mm"][0]
+    assert abs(final[str(bid)] - travel) < 0.5  # mm, the body's true travel (crush 0: every body marker travels it)
