@@ -59,7 +59,7 @@ def run(spec: str, best: str | None, frames: Path, truth: dict, out: Path, noise
     return read_rows(res["csv"]), n, time.perf_counter() - start
 
 
-def score(rows: list[tuple], n: int, truth: dict, cfg, window: int, out: Path) -> dict:
+def score(rows: list[tuple], n: int, truth: dict, cfg, sg: dict, out: Path) -> dict:
     """Rows of one sequence against its truth.
 
     A row belongs to the visible true marker nearest its refined centre when within that marker's radius (else it is
@@ -94,7 +94,7 @@ def score(rows: list[tuple], n: int, truth: dict, cfg, window: int, out: Path) -
     owner = {t: max(set(v), key=v.count) for t, v in owner.items()}
     refs = [main.get(m) for m in truth["reference"]]
     kin = measure_rows([rows[i] for i in good], n, out, ref_ids=refs if None not in refs else None,
-                       fps=truth["fps"], mm_per_px=cfg.mm_per_px, sg_window=window)
+                       fps=truth["fps"], mm_per_px=cfg.mm_per_px, **sg)
     body = truth["reference"][0]
     disp, parts = [], {}
     with open(kin["csv"], newline="") as fh:
@@ -108,7 +108,8 @@ def score(rows: list[tuple], n: int, truth: dict, cfg, window: int, out: Path) -
     with open(kin["summary"], newline="") as fh:
         summary = {r["track"]: r for r in csv.DictReader(fh)}
     p = cfg.pulse
-    need = set(range(int(p.t0 * truth["fps"]) - window // 2, int((p.t0 + p.T) * truth["fps"]) + window // 2 + 1))
+    half = sg["sg_window"] // 2
+    need = set(range(int(p.t0 * truth["fps"]) - half, int((p.t0 + p.T) * truth["fps"]) + half + 1))
     peak = []
     for m in range(body):
         longest = max((k for k, fd in parts.items() if fd[0][2] == m), key=lambda k: len(parts[k]), default=None)

@@ -1,7 +1,7 @@
 """Crash measurement on synthetic sequences with known truth: marker-centre error (sub-pixel refinement against the
 box centre), scale from the two reference markers, displacement and peak-deceleration errors; writes a table.
 
-    python benchmarks/crash_measurement.py [--seeds 0 1 2] [--box-noise 1.0] [--window 9]
+    python benchmarks/crash_measurement.py [--seeds 0 1 2] [--box-noise 1.0] [--window 9] [--order 3]
                                            [--out docs/crash_measurement.md]
                                            [--detector truth|classical|gjadet|yolo26n|<best.pt> ...] [--hard]
 
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ext.defaults import ext_default
 from ext.data.synth_sequence import HARD, SequenceConfig, TruthDetector, render_sequence
 from ext.tools import track_markers
 
@@ -52,13 +53,14 @@ def owner(truth: dict, frame: int, x: float, y: float) -> int:
     return int(np.argmin(np.hypot(*(truth["centres"][frame] - (x, y)).T)))
 
 
-def measure(seed: int, noise: float, window: int, folder: Path) -> dict:
+def measure(seed: int, noise: float, sg: dict, folder: Path) -> dict:
     """One sequence through `track_markers` three times (refined centres, box centres, scale from the references);
-    centre errors, ID switches, scale, displacement and peak-deceleration errors against the truth."""
+    centre errors, ID switches, scale, displacement and peak-deceleration errors against the truth. `sg`: the
+    Savitzky-Golay keys (sg_window, sg_order)."""
     cfg = SequenceConfig(seed=seed, crush=CRUSH)
     frames = folder / f"seq{seed}"
     truth = render_sequence(cfg, frames)
-    units = {"fps": truth["fps"], "mm_per_px": cfg.mm_per_px, "sg_window": window}
+    units = {"fps": truth["fps"], "mm_per_px": cfg.mm_per_px, **sg}
     out = {}
     for name, subpixel in (("refined", True), ("box", False)):
         res = track_markers(TruthDetector(truth, noise, 100 + seed), frames, out=folder / f"{name}{seed}",
@@ -93,7 +95,7 @@ def measure(seed: int, noise: float, window: int, folder: Path) -> dict:
             pairs = [[int(min(ids[first])), int(refs[0])], [int(min(ids[first])), int(min(ids[last]))]]  # fixed one
             ref = track_markers(TruthDetector(truth, noise, 100 + seed), frames, out=folder / f"ref{seed}",
                                 fps=truth["fps"], ref_mm=cfg.reference_mm, ref_ids=[int(i) for i in refs],
-                                sg_window=window, pairs=pairs)
+                                pairs=pairs, **sg)
             scale = np.array([float(r["mm_per_px"]) for r in read(ref["kinematics"]["csv"])])
             out["scale %"] = float(100 * np.abs(scale / cfg.mm_per_px - 1).max())
             derr = []
@@ -109,11 +111,25 @@ def measure(seed: int, noise: float, window: int, folder: Path) -> dict:
 COLS = ("median px", "p95 px", "box px", "recall %", "false", "ID switches", "disp mm", "peak %", "fps")
 
 
+def record_key(a) -> dict:
+    """What makes a trained detector's recorded row: its training, the kinematics keys and the identity repair."""
+    return {"epochs": a.epochs, "window": a.window, "order": a.order, "imgsz": TRAIN["imgsz"], "data": TRAIN["data"],
+            "relink": RELINK}
+
+
+def sg_keys(a) -> dict:
+    """The Savitzky-Golay keys of `fdet track` from the arguments."""
+    return {"sg_window": a.window, "sg_order": a.order}
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--box-noise", type=float, default=1.0, help="detection box noise, px (centre and side)")
-    ap.add_argument("--window", type=int, default=9, help="Savitzky-Golay window, frames")
+    ap.add_argument("--window", type=int, default=ext_default("sg_window"), help="Savitzky-Golay window, frames "
+                    "(default: the package's sg_window)")
+    ap.add_argument("--order", type=int, default=ext_default("sg_order"), help="Savitzky-Golay polynomial order "
+                    "(default: the package's sg_order)")
     ap.add_argument("--out", default="docs/crash_measurement.md")
     ap.add_argument("--plots", default="docs/img", help="where the first seed's plots are copied (crash_*.png)")
     ap.add_argument("--detector", action="append", default=[], metavar="SPEC",
@@ -138,15 +154,14 @@ def detectors(a, folder: Path) -> tuple[dict, dict]:
             cfg = SequenceConfig(seed=seed, **extra)
             frames, truth = folder / f"{case}{seed}", None
             for k, spec in enumerate(a.detector):
-                key = {"epochs": a.epochs, "window": a.window, "imgsz": TRAIN["imgsz"], "data": TRAIN["data"],
-                       "relink": RELINK}
+                key = record_key(a)
                 name = f"{Path(spec).as_posix() if spec not in MODELS else spec}|{case}|{seed}"
                 m = record.get(name, key) if spec not in ("truth", "classical") else None
                 if m is None:
                     truth = truth or render_sequence(cfg, frames)
                     rows, n, sec = run(spec, weights(spec, a.epochs), frames, truth, folder / f"o{k}-{case}{seed}",
                                        a.box_noise, seed)
-                    m = {**score(rows, n, truth, cfg, a.window, folder / f"k{k}-{case}{seed}"), "fps": n / sec}
+                    m = {**score(rows, n, truth, cfg, sg_keys(a), folder / f"k{k}-{case}{seed}"), "fps": n / sec}
                     if spec not in ("truth", "classical"):
                         record.put(name, key, m)
                 out.setdefault(spec, {}).setdefault(case, []).append(m)
@@ -224,7 +239,7 @@ def detector_lines(a, res: dict, plot_file: str) -> list[str]:
 def main(argv=None) -> None:
     a = parser().parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [measure(s, a.box_noise, a.window, Path(tmp)) for s in a.seeds]
+        runs = [measure(s, a.box_noise, sg_keys(a), Path(tmp)) for s in a.seeds]
         Path(a.plots).mkdir(parents=True, exist_ok=True)
         for stem in ("displacement_mm", "velocity", "acceleration", "deformation"):
             shutil.copy(runs[0]["plots"] / f"{stem}.png", Path(a.plots) / f"crash_{stem}.png")
@@ -237,7 +252,7 @@ def main(argv=None) -> None:
              f"Command: `{command_line('crash_measurement.py', argv)}`", "",
              f"Seeds {a.seeds}, 60 frames each; detection boxes: truth + N(0, {a.box_noise} px) (centre and side); "
              "`track_markers` with ByteTrack, fps 1000, mm_per_px 2, Savitzky-Golay window "
-             f"{a.window} frames. Centre error: every tracked box and frame against its marker's true centre. "
+             f"{a.window} frames, order {a.order}. Centre error: every tracked box and frame against its marker's true centre. "
              "ID switches: over the 8 markers, track ids beyond one per marker (markers never tracked count too); "
              "debris hides body markers for 1-5 frames 3 times a sequence. Displacement: largest error (mm) over "
              "the body markers and frames of the displacement from the track's first frame; peak: mean over the body "

@@ -29,7 +29,8 @@ from .losses.names import CLS_LOSSES, IOU_LOSSES
 CHOICES = {"cls_loss": CLS_LOSSES, "iou_loss": IOU_LOSSES}
 VERBATIM = {"name", "project"}  # run folder names: Ultralytics keeps these words as typed
 TOOL_KEYS = {  # {fdet mode: our keys that only it reads}; tests/test_keys.py keeps `track`'s equal to measure.KEYS
-    "track": ("subpixel", "relink", "fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "max_gap", "pairs"),
+    "track": ("subpixel", "relink", "fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "sg_order",
+              "max_gap", "pairs"),
     "inspect": ("faults", "labels"),
     "benchmark": ("formats",),
 }

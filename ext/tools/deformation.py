@@ -1,7 +1,7 @@
 """Deformation between chosen marker pairs and what the tracker did to identities, for `fdet track`.
 
 `pairs=[[a, b], ...]` (track ids, as in trajectories.csv) gives, per pair and frame where both markers are known
-(each track's gaps up to `max_gap` filled linearly), their distance in mm (the scale of `measure.scale_per_frame`)
+(each track's gaps up to `max_gap` filled as for the kinematics), their distance in mm (the scale of `measure.scale_per_frame`)
 and its change from the first such frame; `deformation.csv` (frame, time_s, pair, distance_mm, change_mm),
 `deformation.png` (change against time) and `deformation_summary.csv` (pair, frames, initial_mm, max_change_mm
 (largest |change|, signed), at_s) are written.
@@ -20,18 +20,17 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .kinematics import distance
+from .kinematics import distance, fill_gaps
 
 
 def positions(track: dict, n_frames: int, max_gap: int) -> np.ndarray:
-    """(n_frames, 2) refined centre of a track (px), NaN where unknown; gaps of at most `max_gap` frames filled."""
+    """(n_frames, 2) refined centre of a track (px), NaN where unknown; gaps of at most `max_gap` frames filled as the
+    kinematics fill them (`kinematics.fill_gaps`, within each part a longer gap leaves)."""
     out = np.full((n_frames, 2), np.nan)
     f = track["frame"].astype(int)
-    out[f] = track["xy"]
-    for a, b in zip(f[:-1], f[1:]):
-        if 1 < b - a <= max_gap + 1:
-            w = (np.arange(a + 1, b) - a) / (b - a)
-            out[a + 1:b] = out[a] * (1 - w[:, None]) + out[b] * w[:, None]
+    for idx in np.split(np.arange(len(f)), np.flatnonzero(np.diff(f) > max_gap + 1) + 1):
+        full, xy = fill_gaps(f[idx], np.asarray(track["xy"], float)[idx])
+        out[full] = xy
     return out
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import savgol_filter
 
-__all__ = ("Kinematics", "distance", "kinematics", "scale_from_reference")
+__all__ = ("Kinematics", "distance", "fill_gaps", "kinematics", "scale_from_reference")
 
 
 def scale_from_reference(a_px: np.ndarray, b_px: np.ndarray, distance_mm: float) -> np.ndarray:
@@ -56,6 +56,27 @@ class Kinematics:
         a = np.hypot(*self.acceleration.T)
         i = int(np.nanargmax(a))
         return float(a[i]), float(self.t[i])
+
+
+def fill_gaps(frames: np.ndarray, values: np.ndarray, side: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame from first to last (F,), and `values` (N, k) at them (F, k), filled where frames are missing: per
+    gap, a cubic fitted by least squares to up to `side` known frames on each side of it (a straight line with fewer
+    than two on a side). `frames` (N,) sorted, distinct.
+
+    A marker hidden while it decelerates does not move on a straight line: a gap of duration t filled linearly is off
+    by a t^2 / 8 in its middle at deceleration a, where the cubic follows the pulse.
+    """
+    full = np.arange(frames[0], frames[-1] + 1)
+    out = np.stack([np.interp(full, frames, values[:, j]) for j in range(values.shape[1])], 1)
+    for i in np.flatnonzero(np.diff(frames) > 1):
+        near = np.arange(max(i - side + 1, 0), min(i + side + 1, len(frames)))  # known frames around gap i -> i+1
+        if len(near) < 4 or i < 1 or i + 2 >= len(frames):  # a fit needs two known frames on each side
+            continue
+        t0 = frames[i]
+        gap = np.arange(frames[i] + 1, frames[i + 1])
+        coef = np.polyfit(frames[near] - t0, values[near], 3)  # (4, k)
+        out[gap - full[0]] = np.stack([np.polyval(coef[:, j], gap - t0) for j in range(values.shape[1])], 1)
+    return full, out
 
 
 def kinematics(xy_px: np.ndarray, fps: float, mm_per_px: float | np.ndarray, window: int = 9,

@@ -3,14 +3,15 @@
 Keys (cfg/default.yaml): `fps`, one scale key at most (`mm_per_px` fixed; `marker_mm`, the marker diameter, for a
 scale per frame from the detected boxes; `ref_mm` with `ref_ids`, the distance between two reference markers, for a
 scale per frame from their centres; `ref_ids` with another scale key: fixed reference markers), `sg_window`
-(Savitzky-Golay window, frames) and `max_gap`. With `ref_ids`, positions are measured against the reference markers,
+(Savitzky-Golay window, frames), `sg_order` (its polynomial order) and `max_gap`. With `ref_ids`, positions are measured against the reference markers,
 fixed in the scene (`steady`: a shaking camera's motion taken out) before anything else. `check_units` checks
 them before any work; `write_kinematics` writes, per track and frame, `kinematics.csv` (units in the header),
 `displacement_mm.png`, `velocity.png`, `acceleration.png` and `summary.csv` (per track: frames, gaps filled,
 peak deceleration and when, final displacement); with `pairs`, the deformation between those markers
 (`deformation.py`).
 
-A track's missing frames (a marker hidden by debris) are filled linearly when at most `max_gap` in a row; a longer
+A track's missing frames (a marker hidden by debris) are filled with a local cubic (`kinematics.fill_gaps`) when at most `max_gap`
+in a row; a longer
 gap splits the track into parts, each measured on its own (named `<id>` and `<id>.1`, `<id>.2`, ...).
 """
 
@@ -24,10 +25,11 @@ import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..defaults import or_default
 from .deformation import check_pairs, write_deformation
-from .kinematics import Kinematics, kinematics, scale_from_reference
+from .kinematics import Kinematics, fill_gaps, kinematics, scale_from_reference
 
-KEYS = ("fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "max_gap", "pairs")
+KEYS = ("fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "sg_order", "max_gap", "pairs")
 CSV_COLUMNS = ("frame", "time_s", "track", "class", "x_px", "y_px", "refined", "mm_per_px", "disp_mm", "vx_mm_s",
                "vy_mm_s", "ax_mm_s2", "ay_mm_s2")
 
@@ -35,14 +37,15 @@ CSV_COLUMNS = ("frame", "time_s", "track", "class", "x_px", "y_px", "refined", "
 @dataclass
 class Units:
     """Resolved measurement settings: fps (> 0), how the scale is found ('mm_per_px', 'marker_mm' or 'ref_mm') and
-    its value, the reference track ids (two with ref_mm; any with another scale key), the filter window and the
-    longest filled gap."""
+    its value, the reference track ids (two with ref_mm; any with another scale key), the filter's window and
+    polynomial order and the longest filled gap."""
 
     fps: float
     scale_key: str
     scale_value: float
     ref_ids: tuple[int, ...] | None = None  # fixed reference markers: the camera's motion is taken out with them
     window: int = 9
+    order: int = 3  # Savitzky-Golay polynomial order
     max_gap: int = 5
     pairs: tuple = ()  # (a, b) track ids whose distance is measured (deformation.py)
 
@@ -116,22 +119,17 @@ def check_units(keys: dict, source) -> Units | None:
     if fps <= 0:
         raise ValueError(f"{chosen[0]} asks for millimetres and seconds: give fps=... (frames per second; "
                          "read from the file only for videos)")
-    window, gap = int(keys.get("sg_window") or 9), int(keys.get("max_gap") if keys.get("max_gap") is not None else 5)
-    if window < 5 or gap < 0:
-        raise ValueError(f"sg_window={window} must be >= 5 frames and max_gap={gap} >= 0")
-    return Units(fps, chosen[0], given[chosen[0]], ref_ids, window, gap, tuple(pairs))
+    window, order, gap = (int(or_default(keys.get(k), k)) for k in ("sg_window", "sg_order", "max_gap"))
+    if window < 5 or not 2 <= order < window or gap < 0:
+        raise ValueError(f"sg_window={window} must be >= 5 frames, sg_order={order} from 2 (an acceleration) to "
+                         f"sg_window - 1, and max_gap={gap} >= 0")
+    return Units(fps, chosen[0], given[chosen[0]], ref_ids, window=window, order=order, max_gap=gap, pairs=tuple(pairs))
 
 
 def parts(frames: np.ndarray, max_gap: int) -> list[np.ndarray]:
     """Split sorted frame numbers where more than `max_gap` frames in a row are missing; index arrays per part."""
     cut = np.flatnonzero(np.diff(frames) > max_gap + 1) + 1
     return np.split(np.arange(len(frames)), cut)
-
-
-def _filled(frames: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every frame from first to last, with `values` (N, k) linearly interpolated where frames are missing."""
-    full = np.arange(frames[0], frames[-1] + 1)
-    return full, np.stack([np.interp(full, frames, values[:, j]) for j in range(values.shape[1])], 1)
 
 
 def scale_per_frame(units: Units, tracks: dict, n_frames: int) -> np.ndarray:
@@ -176,9 +174,10 @@ def write_kinematics(tracks: dict, units: Units, n_frames: int, out: Path) -> di
             if len(idx) < units.window:
                 summary.append((name, t["cls"], len(idx), 0, "", "", "too short"))
                 continue
-            frames, xy = _filled(t["frame"][idx], t["xy"][idx])
+            frames, xy = fill_gaps(t["frame"][idx], t["xy"][idx])
             refined = np.interp(frames, t["frame"][idx], t["refined"][idx].astype(float)) == 1
-            k: Kinematics = kinematics(xy, units.fps, scale[frames.astype(int)], window=units.window)
+            k: Kinematics = kinematics(xy, units.fps, scale[frames.astype(int)], window=units.window,
+                                       polyorder=units.order)
             disp = np.hypot(*k.displacement.T)
             peak, when = k.peak_deceleration()
             summary.append((name, t["cls"], len(frames), len(frames) - len(idx), f"{peak:.6g}",

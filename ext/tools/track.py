@@ -187,7 +187,7 @@ def track_markers(model_or_path, source, tracker: str = "bytetrack.yaml", out=No
             starts at most `relink` frames after another ended, where it ended, joined to it; 0 keeps the tracker's ids.
         project, name, exist_ok: Ultralytics' run-folder keys, when `out` is not given.
         **kwargs: the measurement keys (`measure.KEYS`: fps, mm_per_px, marker_mm, ref_mm, ref_ids (fixed reference
-            markers: the camera's motion is taken out with them, `measure.steady`), sg_window,
+            markers: the camera's motion is taken out with them, `measure.steady`), sg_window, sg_order,
             max_gap, pairs), checked before any work; the rest go to `model.track` (conf, iou, imgsz, classes, device,
             vid_stride, ...). With a detector callable only conf (default 0.1), classes and vid_stride apply.
 

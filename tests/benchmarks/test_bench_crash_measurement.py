@@ -9,7 +9,10 @@ import pytest
 import crash_detectors
 import crash_measurement
 from ext.data.synth_sequence import HARD, SequenceConfig, render_sequence
+from ext.defaults import ext_default
 from runs import Record
+
+SG = {"sg_window": 9, "sg_order": 3}  # the Savitzky-Golay keys the scoring measures with
 
 
 def test_options_pick_detectors_and_cases():
@@ -24,8 +27,8 @@ def test_options_pick_detectors_and_cases():
 def test_recorded_trained_rows_are_reused_without_weights(tmp_path, monkeypatch):
     a = crash_measurement.parser().parse_args(["--detector", "gjadet", "--seeds", "4", "--record",
                                                str(tmp_path / "r.json")])
-    key = {"epochs": a.epochs, "window": a.window, "imgsz": crash_detectors.TRAIN["imgsz"],
-           "data": crash_detectors.TRAIN["data"]}
+    key = crash_measurement.record_key(a)
+    assert key["epochs"] == crash_detectors.TRAIN["epochs"] and key["window"] == ext_default("sg_window")
     metrics = {c: float(i) for i, c in enumerate(crash_measurement.COLS)} | {"rear": [None, 1.0]}
     Record(a.record).put("gjadet|clean|4", key, metrics)
 
@@ -53,13 +56,13 @@ def test_score_of_exact_tracks_and_of_a_switch(sequence, tmp_path):
     c = truth["centres"]
     rows = [(f, m + 1, "point", x + 0.5, y, x, y, 1, float("nan")) for f in range(cfg.frames)
             for m, (x, y) in enumerate(c[f])]
-    s = crash_detectors.score(rows, cfg.frames, truth, cfg, 9, tmp_path / "a")
+    s = crash_detectors.score(rows, cfg.frames, truth, cfg, SG, tmp_path / "a")
     assert s["median px"] == 0 and s["box px"] == pytest.approx(0.5) and s["recall %"] == 100
     assert s["ID switches"] == 0 and s["false"] == 0 and s["peak markers"] == 4
     assert s["disp mm"] < 0.05 and s["peak %"] < 2  # only the Savitzky-Golay filter's own error is left
     switched = [(f, 99 if (m == 1 and f >= 30) else m, *r[2:]) for r in rows for f, m in [r[:2]]]
     far = [(0, 50, "point", 1.0, 1.0, 1.0, 1.0, 1, float("nan"))]  # nowhere near a marker: a false detection
-    s2 = crash_detectors.score(switched + far, cfg.frames, truth, cfg, 9, tmp_path / "b")
+    s2 = crash_detectors.score(switched + far, cfg.frames, truth, cfg, SG, tmp_path / "b")
     assert s2["ID switches"] == 1 and s2["false"] == 1 and s2["recall %"] == 100
     half = [r for r in rows if r[0] % 2 == 0]
-    assert crash_detectors.score(half, cfg.frames, truth, cfg, 9, tmp_path / "c")["recall %"] == pytest.approx(50)
+    assert crash_detectors.score(half, cfg.frames, truth, cfg, SG, tmp_path / "c")["recall %"] == pytest.approx(50)

@@ -66,6 +66,8 @@ def test_scale_from_reference_markers(sequence, tmp_path):
     ({"ref_ids": [1, 2.5], "mm_per_px": 0.5, "fps": 1000}, "ref_ids: give the track ids"),
     ({"mm_per_px": 0.5}, "fps"),
     ({"mm_per_px": 0.5, "fps": 1000, "sg_window": 3}, "sg_window"),
+    ({"mm_per_px": 0.5, "fps": 1000, "sg_order": 1}, "sg_order"),
+    ({"mm_per_px": 0.5, "fps": 1000, "sg_window": 9, "sg_order": 9}, "sg_order"),
 ])
 def test_bad_measurement_keys_stop_before_any_work(keys, match, tmp_path):
     with pytest.raises(ValueError, match=match):
@@ -142,3 +144,21 @@ def test_ref_ids_take_a_shaking_camera_out(tmp_path):
     final = {r["track"]: float(r["final_disp_mm"]) for r in csv.DictReader(open(steadied["kinematics"]["summary"]))}
     travel = truth["x_mm"][-1] - truth["x_mm"][0]
     assert abs(final[str(bid)] - travel) < 0.5  # mm, the body's true travel (crush 0: every body marker travels it)
+
+
+def test_sg_keys_set_the_filter(sequence, tmp_path):
+    """`sg_window` / `sg_order` are the Savitzky-Golay filter's: a track's acceleration in kinematics.csv is SciPy's
+    second derivative of its positions at that window and order."""
+    from scipy.signal import savgol_filter
+
+    folder, truth = sequence
+    res = track_markers(TruthDetector(truth, 1.0, 0), folder, out=tmp_path / "o", fps=truth["fps"], mm_per_px=2.0,
+                        sg_window=15, sg_order=4)
+    rows = [r for r in csv.DictReader(open(res["kinematics"]["csv"])) if r["track"] == "1"]
+    x = np.array([float(r["x_px"]) for r in rows]) * 2.0
+    ax = np.array([float(r["ax_mm_s2"]) for r in rows])
+
+    def off(order: int) -> float:  # largest difference to SciPy at that order, mm/s^2 (positions have 3 decimals)
+        return np.abs(ax - savgol_filter(x, 15, order, deriv=2, delta=1 / truth["fps"], mode="interp")).max()
+
+    assert len(rows) > 15 and off(4) < 0.002 * np.abs(ax).max() and 10 * off(4) < off(3)
