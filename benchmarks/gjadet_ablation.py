@@ -1,5 +1,7 @@
-"""GJADet ablation: plain PAFPN + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR
-(and PAFPN + QFL, GJR without its reweighting; with --variants also EQFL and repeat-factor sampling), at equal
+"""GJADet ablation: the plain base (gjadet-pafpn-n.yaml: GJADet's layers and box start, Ultralytics' PAFPN) + BCE,
+YOLOv8n + BCE, + Ultralytics' class weighting (cls_pw), + adaptive neck, + GJR, neck + GJR (and PAFPN + QFL, GJR
+without its reweighting; with --variants also EQFL, repeat-factor sampling and the plain base widened to the
+adaptive neck's latency, benchmarks/gjadet_neck.py), at equal
 budgets over several seeds; writes a table to docs/. With --longtail, instead: YOLO26n against the GJADet default
 with BCE, GJR, GJR beta=0, EQFL and repeat-factor sampling (meant for crash-synth-500, ~10x the optimizer steps).
 
@@ -33,12 +35,16 @@ from ext.data.repeat_factor import image_share, repeat_factors
 from ext.metrics.longtail import class_groups, group_of, train_instance_counts
 from ext.models.report import evaluate
 
+from gjadet_neck import variants, write_yamls
 from latency import export, measure
 from runs import Record, command_line, cpu_description, train_or_reuse, training_parser, write_report
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
+BASE = "gjadet-pafpn-n.yaml"  # the plain base: GJADet's backbone, box start and trainer with Ultralytics' PAFPN
+WIDE = "runs/gjadet-neck/gjadet-plain-pafpn-neck-x1-1-wide.yaml"  # the base at the adaptive neck's latency (gjadet_neck.py)
 ROWS = [  # label, model, extra training arguments
-    ("PAFPN + BCE", PLAIN, {"cls_loss": "bce"}),
+    ("plain base + BCE", BASE, {"cls_loss": "bce"}),  # YOLOv8n's layers with GJADet's box start (dfl_prior 2)
+    ("PAFPN + BCE", PLAIN, {"cls_loss": "bce"}),  # Ultralytics' YOLOv8n: its own uniform box start
     ("PAFPN + BCE + cls_pw=1", PLAIN, {"cls_loss": "bce", "cls_pw": 1.0}),
     ("adaptive neck + BCE", NECK, {"cls_loss": "bce"}),
     ("PAFPN + QFL", PLAIN, {"cls_loss": "qfl"}),  # GJR's element loss without its reweighting: a diagnostic row
@@ -52,6 +58,7 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("adaptive neck + GJR, beta=0", NECK, {"cls_loss": "gjr", "gjr_beta": 0.0}),
     ("adaptive neck + EQFL", NECK, {"cls_loss": "eqfl"}),  # the closest prior art to GJR (EFL paper, CVPR 2022)
     ("adaptive neck + BCE, rfs=0.3", NECK, {"cls_loss": "bce", "rfs": 0.3}),  # what the field does on the data side
+    ("plain base x1.1 wide + BCE", WIDE, {"cls_loss": "bce"}),  # the plain neck widened to the adaptive one's latency
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
     ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),
@@ -109,7 +116,8 @@ def main(argv=None) -> None:
     ap.add_argument("--variants", action="store_true", help="also run the GJR variants (VARIANTS) after the rows")
     ap.add_argument("--longtail", action="store_true", help="only the LONGTAIL rows (YOLO26n, GJADet with BCE, GJR, "
                     "GJR beta=0, EQFL, repeat-factor sampling); use with --data crash-synth-500")
-    ap.add_argument("--rows", nargs="+", default=None, help="only these row labels, in this order")
+    ap.add_argument("--rows", nargs="+", default=None, help="only these row labels (of ROWS, VARIANTS or LONGTAIL), "
+                    "in this order")
     ap.add_argument("--report-only", action="store_true", help="train nothing: table of the recorded runs only")
     ap.add_argument("--record", default=None, help="metrics of finished runs (default "
                     "benchmarks/results/gjadet_ablation_<data>.json, committed)")
@@ -121,12 +129,14 @@ def main(argv=None) -> None:
         write_report(a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}_counts.md", counts_report(a, argv))
         return
     rows = LONGTAIL if a.longtail else ROWS + VARIANTS if a.variants else ROWS
-    if a.rows:
-        known = {r[0]: r for r in rows}
+    if a.rows:  # any row of any list, in the order given
+        known = {r[0]: r for r in ROWS + VARIANTS + LONGTAIL}
         unknown = set(a.rows) - set(known)
         if unknown:
             ap.error(f"unknown rows {sorted(unknown)}; valid: {list(known)}")
         rows = [known[label] for label in a.rows]
+    if any(r[1] == WIDE for r in rows):  # the widened base's YAML, as benchmarks/gjadet_neck.py writes it
+        write_yamls({k: v for k, v in variants([1.1]).items() if "wide" in k}, Path(WIDE).parent)
     record = Record(a.record or Path(__file__).parent / "results" / f"gjadet_ablation_{Path(a.data).stem}.json")
     a.out = a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}.md"
     project = str(Path(a.project or f"runs/bench-gjadet-{Path(a.data).stem}").resolve())
