@@ -252,7 +252,8 @@ def main(argv=None) -> None:
              f"Command: `{command_line('crash_measurement.py', argv)}`", "",
              f"Seeds {a.seeds}, 60 frames each; detection boxes: truth + N(0, {a.box_noise} px) (centre and side); "
              "`track_markers` with ByteTrack, fps 1000, mm_per_px 2, Savitzky-Golay window "
-             f"{a.window} frames, order {a.order}. Centre error: every tracked box and frame against its marker's true centre. "
+             f"{a.window} frames, order {a.order}. Centre error: every tracked box and frame against its marker's "
+             "true centre. "
              "ID switches: over the 8 markers, track ids beyond one per marker (markers never tracked count too); "
              "debris hides body markers for 1-5 frames 3 times a sequence. Displacement: largest error (mm) over "
              "the body markers and frames of the displacement from the track's first frame; peak: mean over the body "

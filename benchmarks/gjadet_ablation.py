@@ -41,7 +41,7 @@ from runs import Record, command_line, cpu_description, train_or_reuse, training
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 BASE = "gjadet-pafpn-n.yaml"  # the plain base: GJADet's backbone, box start and trainer with Ultralytics' PAFPN
-WIDE = "runs/gjadet-neck/gjadet-plain-pafpn-neck-x1-1-wide.yaml"  # the base at the adaptive neck's latency (gjadet_neck.py)
+WIDE = "runs/gjadet-neck/gjadet-plain-pafpn-neck-x1-1-wide.yaml"  # the base widened past the adaptive neck's latency
 ROWS = [  # label, model, extra training arguments
     ("plain base + BCE", BASE, {"cls_loss": "bce"}),  # YOLOv8n's layers with GJADet's box start (dfl_prior 2)
     ("PAFPN + BCE", PLAIN, {"cls_loss": "bce"}),  # Ultralytics' YOLOv8n: its own uniform box start

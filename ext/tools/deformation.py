@@ -1,8 +1,8 @@
 """Deformation between chosen marker pairs and what the tracker did to identities, for `fdet track`.
 
 `pairs=[[a, b], ...]` (track ids, as in trajectories.csv) gives, per pair and frame where both markers are known
-(each track's gaps up to `max_gap` filled as for the kinematics), their distance in mm (the scale of `measure.scale_per_frame`)
-and its change from the first such frame; `deformation.csv` (frame, time_s, pair, distance_mm, change_mm),
+(each track's gaps up to `max_gap` filled as for the kinematics), their distance in mm (the scale of
+`measure.scale_per_frame`) and its change from the first such frame; `deformation.csv` (frame, time_s, pair, distance_mm, change_mm),
 `deformation.png` (change against time) and `deformation_summary.csv` (pair, frames, initial_mm, max_change_mm
 (largest |change|, signed), at_s) are written.
 

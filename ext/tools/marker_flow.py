@@ -176,8 +176,8 @@ def read_rows(file: str | Path) -> list[tuple]:
 def measure_rows(rows: list[tuple], n_frames: int, out: str | Path, refined_only: bool = True,
                  **keys) -> dict | None:
     """Kinematics of rows in mm and s with `measure.write_kinematics` (keys: `measure.KEYS`; `marker_mm` needs box
-    sides, which rows from `track_flow` or a CSV lack), after `measure.steady(rows, ref_ids)` when `ref_ids` is given. With
-    `refined_only`, rows whose centre was not refined (a box centre, pixels off: a box on debris, a blurred marker)
+    sides, which rows from `track_flow` or a CSV lack), after `measure.steady(rows, ref_ids)` when `ref_ids` is given.
+    With `refined_only`, rows whose centre was not refined (a box centre, pixels off: a box on debris, a blurred marker)
     are dropped and their frames filled like hidden ones (`max_gap`). None without a scale key."""
     units = check_units(keys, None)
     if units is None:

@@ -3,16 +3,16 @@
 Keys (cfg/default.yaml): `fps`, one scale key at most (`mm_per_px` fixed; `marker_mm`, the marker diameter, for a
 scale per frame from the detected boxes; `ref_mm` with `ref_ids`, the distance between two reference markers, for a
 scale per frame from their centres; `ref_ids` with another scale key: fixed reference markers), `sg_window`
-(Savitzky-Golay window, frames), `sg_order` (its polynomial order) and `max_gap`. With `ref_ids`, positions are measured against the reference markers,
-fixed in the scene (`steady`: a shaking camera's motion taken out) before anything else. `check_units` checks
+(Savitzky-Golay window, frames), `sg_order` (its polynomial order) and `max_gap`. With `ref_ids`, positions are
+measured against the reference markers, fixed in the scene (`steady`: a shaking camera's motion taken out) before
+anything else. `check_units` checks
 them before any work; `write_kinematics` writes, per track and frame, `kinematics.csv` (units in the header),
 `displacement_mm.png`, `velocity.png`, `acceleration.png` and `summary.csv` (per track: frames, gaps filled,
 peak deceleration and when, final displacement); with `pairs`, the deformation between those markers
 (`deformation.py`).
 
-A track's missing frames (a marker hidden by debris) are filled with a local cubic (`kinematics.fill_gaps`) when at most `max_gap`
-in a row; a longer
-gap splits the track into parts, each measured on its own (named `<id>` and `<id>.1`, `<id>.2`, ...).
+A track's missing frames (a marker hidden by debris) are filled with a local cubic (`kinematics.fill_gaps`) when at
+most `max_gap` in a row; a longer gap splits the track into parts, each measured on its own (named `<id>` and `<id>.1`, `<id>.2`, ...).
 """
 
 from __future__ import annotations
