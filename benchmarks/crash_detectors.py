@@ -21,6 +21,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ext.data.synth_sequence import TruthDetector
+from ext.defaults import ext_default
 from ext.tools import track_markers
 from ext.tools.marker_flow import measure_rows, read_rows, track_flow
 from ext.tools.relink import relink
@@ -28,7 +29,7 @@ from runs import train_or_reuse
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"gjadet": "gjadet-n.yaml", "yolo26n": "yolo26n.yaml"}
-RELINK = 30  # `fdet track relink=` for every detector, the classical tracker's rows too (ext/tools/relink.py)
+RELINK = ext_default("relink")  # `fdet track relink=` for every detector, the classical tracker's rows too
 TRAIN = dict(data="crash-sequence", epochs=20, imgsz=320, batch=8, nbs=8, device="cpu", seed=0, workers=0,
              exist_ok=True, plots=False, project=str(ROOT / "runs" / "bench-crash"))
 
