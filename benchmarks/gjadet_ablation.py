@@ -59,6 +59,9 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("adaptive neck + EQFL", NECK, {"cls_loss": "eqfl"}),  # the closest prior art to GJR (EFL paper, CVPR 2022)
     ("adaptive neck + BCE, rfs=0.3", NECK, {"cls_loss": "bce", "rfs": 0.3}),  # what the field does on the data side
     ("plain base x1.1 wide + BCE", WIDE, {"cls_loss": "bce"}),  # the plain neck widened to the adaptive one's latency
+    ("plain base + BCE, rfs=0.3", BASE, {"cls_loss": "bce", "rfs": 0.3}),  # does the neck pay once the data side does
+    # crash-synth-lt at rfs 0.3: 603 images an epoch for 512 (1.18x the steps); 25 epochs ~ 30 of 512 (0.98x)
+    ("adaptive neck + BCE, rfs=0.3, 25 epochs", NECK, {"cls_loss": "bce", "rfs": 0.3, "epochs": 25}),
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
     ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),
