@@ -52,14 +52,20 @@ def use_epoch_shuffle(loader, seed: int):
     return loader
 
 
-def use_repeat_factors(loader, threshold: float, nc: int, seed: int, rank: int = -1):
+def use_repeat_factors(loader, threshold: float, nc: int, seed: int, rank: int = -1, asked: bool = True):
     """Draw a training loader's batches by repeat-factor sampling with threshold `threshold` (`rfs`), its epoch
     order by (seed, epoch) as `use_epoch_shuffle`'s; under DDP each rank takes its share of the same epoch list.
+    `asked=False` (the threshold is a family default, not the user's): with rect=True the loader is left as it is,
+    and a threshold that repeats no image is logged as information, not warned about.
 
     Raises:
-        ValueError: the loader's batches do not come from a plain sampler (e.g. `rect=True`).
+        ValueError: `asked` and the loader's batches do not come from a plain sampler (e.g. `rect=True`).
     """
     if getattr(loader.dataset, "rect", False) or batch_source(loader) is None:
+        if not asked:
+            LOGGER.info(f"rfs={threshold} (the family default) is off: repeat-factor sampling needs the shuffled "
+                        "training loader, not rect=True")
+            return loader
         raise ValueError("rfs (repeat-factor sampling) needs the shuffled training loader; not with rect=True")
     factors = repeat_factors([lb["cls"] for lb in loader.dataset.labels], nc, float(threshold))
     world, rank = (int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", rank))) if rank != -1 else (1, 0)
@@ -70,10 +76,11 @@ def use_repeat_factors(loader, threshold: float, nc: int, seed: int, rank: int =
     if share is not None and share.any():  # a no-op: say why (the rarest class present is not rare by image)
         rarest = int(np.flatnonzero(share)[share[share > 0].argmin()])
         name = dict(getattr(loader.dataset, "data", {}).get("names", {})).get(rarest, rarest)
-        LOGGER.warning(f"rfs={threshold} repeats no image: the rarest class ({name}) is in {share[rarest]:.1%} of the "
-                       f"training images. Repeat-factor sampling rebalances by image; an rfs above {share[rarest]:.3f} "
-                       "repeats some, but classes that share their images with frequent ones cannot be rebalanced "
-                       "this way (a class-aware loss can: cls_loss=gjr or eqfl)")
+        say = LOGGER.warning if asked else LOGGER.info
+        say(f"rfs={threshold} repeats no image: the rarest class ({name}) is in {share[rarest]:.1%} of the training "
+            f"images. Repeat-factor sampling rebalances by image; an rfs above {share[rarest]:.3f} repeats some, but "
+            "classes that share their images with frequent ones cannot be rebalanced this way (a class-aware loss "
+            "can: cls_loss=gjr or eqfl)")
     return loader
 
 

@@ -87,3 +87,49 @@ def test_a_threshold_that_repeats_no_image_is_reported(fault_tiny, tiny, tmp_pat
     rarest = present[share[present].argmin()]
     msg = next(w for w in warnings if "repeats no image" in w)
     assert f"rfs=1e-06 repeats no image: the rarest class ({model.names[rarest]}) is in {share[rarest]:.1%}" in msg
+
+
+def gjadet_train_loader(data, tiny, tmp_path, monkeypatch, **args):
+    """GJADet's training loader for `args` (its model built, nothing trained) and the repeat-factor messages logged
+    while building it, as (loader, {'info': [...], 'warning': [...]})."""
+    import ext.reliability.exact_resume as er
+    from ext.models.gjadet.train import GJADetTrainer
+
+    logged = {"info": [], "warning": []}
+    for level, msgs in logged.items():
+        monkeypatch.setattr(er.LOGGER, level, lambda msg, *a, msgs=msgs, **k: msgs.append(msg))
+    trainer = GJADetTrainer(overrides={**tiny, "model": "gjadet-n.yaml", "data": data, "project": str(tmp_path),
+                                       **args})
+    trainer.model = trainer.get_model(cfg="gjadet-n.yaml", verbose=False)
+    return trainer.get_dataloader(trainer.data["train"], tiny["batch"], -1, "train"), logged
+
+
+@pytest.mark.parametrize("args, sampled", [({}, True), ({"rfs": 0.0}, False), ({"rect": True}, False)])
+def test_gjadet_samples_by_repeat_factor_by_default(crash_tiny, tiny, tmp_path, monkeypatch, args, sampled):
+    """GJADet's family default `rfs=0.3` (docs/design.md, #32): on unless the user turns it off; with rect=True,
+    which has no sampler to replace, it is off with a word why, not an error."""
+    loader, logged = gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, **args)
+    s = batch_source(loader)
+    assert isinstance(s, RepeatFactorSampler) == sampled
+    if sampled:
+        labels = [lb["cls"] for lb in loader.dataset.labels]
+        np.testing.assert_allclose(s.factors, repeat_factors(labels, 5, 0.3))
+    assert any("(the family default) is off" in m for m in logged["info"]) == ("rect" in args)
+    assert not logged["warning"]
+
+
+def test_a_user_rfs_with_rect_is_an_error(crash_tiny, tiny, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="not with rect=True"):
+        gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, rfs=0.3, rect=True)
+
+
+@pytest.mark.parametrize("user", [False, True])
+def test_a_no_op_threshold_warns_only_when_the_user_set_it(crash_tiny, tiny, tmp_path, monkeypatch, user):
+    """A threshold below every class's image share repeats nothing: a warning for the user's own `rfs`, information
+    for a family default (which must not warn on every balanced set)."""
+    from ext.models.gjadet.train import GJADetTrainer
+
+    monkeypatch.setattr(GJADetTrainer, "defaults", {"rfs": 1e-6})
+    _, logged = gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, **({"rfs": 1e-6} if user else {}))
+    said = {level: any("rfs=1e-06 repeats no image" in m for m in msgs) for level, msgs in logged.items()}
+    assert said == {"info": not user, "warning": user}

@@ -43,7 +43,7 @@ def test_hsd_image_level_rates(hsd_tiny_run, fault_tiny, tmp_path):
 
 def test_gjadet_longtail_gjr_log_and_resume(tmp_path, crash_tiny, tiny, interrupted_run):
     last = interrupted_run(ext.GJADet("gjadet-n.yaml"), data="crash-synth-tiny", project=str(tmp_path), name="g",
-                           **{**tiny, "epochs": 2})
+                           cls_loss="gjr", **{**tiny, "epochs": 2})
     # GJR statistics travel in the checkpoint (float64, not cast to fp16) ...
     state = torch.load(last, weights_only=False)["ema"].loss_state
     assert state["pos_grad"].dtype == np.float64 and state["pos_grad"][0] > 0  # 'point' has positives

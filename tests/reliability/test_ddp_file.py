@@ -24,10 +24,10 @@ from ext.models.detector import ExtTrainer  # noqa: E402
 from ext.models.gjadet.train import GJADetTrainer  # noqa: E402
 from ext.models.hsd.train import HSDTrainer  # noqa: E402
 
-CASES = {  # trainer, its Model, model YAML, data fixture
-    "ExtTrainer": (ExtTrainer, ext.Detector, "hsd-n.yaml", "fault_tiny"),
-    "HSDTrainer": (HSDTrainer, ext.HSD, "hsd-n.yaml", "fault_tiny"),
-    "GJADetTrainer": (GJADetTrainer, ext.GJADet, "gjadet-n.yaml", "crash_tiny"),
+CASES = {  # trainer, its Model, model YAML, data fixture, arguments of its own
+    "ExtTrainer": (ExtTrainer, ext.Detector, "hsd-n.yaml", "fault_tiny", {}),
+    "HSDTrainer": (HSDTrainer, ext.HSD, "hsd-n.yaml", "fault_tiny", {}),
+    "GJADetTrainer": (GJADetTrainer, ext.GJADet, "gjadet-n.yaml", "crash_tiny", {"cls_loss": "gjr"}),  # its log
 }
 
 
@@ -46,8 +46,9 @@ def test_ddp_entry_files_build_and_train(request, tiny, tmp_path):
     the three; the first one unpickles our classes before anything of ext is imported)."""
     trainers, files = {}, []
     try:
-        for name, (trainer_class, model_class, yaml, fixture) in CASES.items():
-            overrides = {**tiny, "data": request.getfixturevalue(fixture), "project": str(tmp_path), "name": name}
+        for name, (trainer_class, model_class, yaml, fixture, own) in CASES.items():
+            overrides = {**tiny, "data": request.getfixturevalue(fixture), "project": str(tmp_path), "name": name,
+                         **own}
             trainers[name], file = ddp_file(trainer_class, model_class, yaml, overrides)
             files.append(file)
         rebuild = 'state["trainer"](cfg=cfg, overrides=state["args"], _callbacks=state["callbacks"])'

@@ -231,12 +231,14 @@ def test_ddp_entry_files_train_on_two_cpu_processes(fault_tiny, crash_tiny, tiny
     from ext.models.hsd.train import HSDTrainer
 
     args = {**tiny, "batch": 2, "project": str(tmp_path)}  # 1 image per rank; 4 val images: 2 batches, 1 per rank
-    cases = {"hsd": (HSDTrainer, ext.HSD, "hsd-n.yaml", fault_tiny),
-             "gjadet": (GJADetTrainer, ext.GJADet, "gjadet-n.yaml", crash_tiny)}
+    # trainer, its Model, model YAML, data, arguments of its own (GJR for its statistics, over GJADet's rfs default)
+    cases = {"hsd": (HSDTrainer, ext.HSD, "hsd-n.yaml", fault_tiny, {}),
+             "gjadet": (GJADetTrainer, ext.GJADet, "gjadet-n.yaml", crash_tiny, {"cls_loss": "gjr"})}
     trainers, files = {}, []
     try:
-        for name, (trainer_class, model_class, yaml, data) in cases.items():
-            trainers[name], file = entry_file(trainer_class, model_class, yaml, {**args, "data": data, "name": name})
+        for name, (trainer_class, model_class, yaml, data, own) in cases.items():
+            trainers[name], file = entry_file(trainer_class, model_class, yaml, {**args, "data": data, "name": name,
+                                                                                 **own})
             files.append(file)
         env = {**os.environ, "WORLD_SIZE": str(WORLD), "DDP_INIT_DIR": str(tmp_path), "NAN_LOSS_AT": "1:0"}
         procs = [subprocess.Popen([sys.executable, str(HERE / "cpu_ddp.py"), str(tmp_path), *map(str, files)],

@@ -47,6 +47,7 @@ class ExtTrainer(DetectionTrainer):
     defaults: dict = {}
 
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks=None):
+        self.family_keys = set(self.defaults) - set(overrides or {})  # keys this run takes from the family
         overrides = {**self.defaults, **(overrides or {})}
         check_choices(overrides)
         if overrides.get("data"):
@@ -102,7 +103,8 @@ class ExtTrainer(DetectionTrainer):
         (ext/data/repeat_factor.py), else with `exact_resume` a single-process loader shuffles by (seed, epoch)."""
         loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
         if mode == "train" and self.arg("rfs"):
-            use_repeat_factors(loader, self.arg("rfs"), self.data["nc"], self.args.seed, rank)
+            use_repeat_factors(loader, self.arg("rfs"), self.data["nc"], self.args.seed, rank,
+                               asked="rfs" not in self.family_keys)
         elif mode == "train" and rank == -1 and self.arg("exact_resume"):
             use_epoch_shuffle(loader, self.args.seed)
         return loader
