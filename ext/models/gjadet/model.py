@@ -7,7 +7,8 @@ from .val import GJADetValidator
 
 
 class GJADet(Detector):
-    """GJADet models. `GJADet("gjadet-n.yaml").train(data="crash-synth")` trains with GJR and CIoU by default."""
+    """GJADet models. `GJADet("gjadet-n.yaml").train(data="crash-synth")` trains with BCE, repeat-factor sampling
+    (`rfs=0.3`) and CIoU by default; the paper's loss is `cls_loss=gjr gjr_beta=2`."""
 
     model_class = GJADetModel
     trainer_class = GJADetTrainer
