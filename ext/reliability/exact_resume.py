@@ -55,17 +55,13 @@ def use_epoch_shuffle(loader, seed: int):
 def use_repeat_factors(loader, threshold: float, nc: int, seed: int, rank: int = -1, asked: bool = True):
     """Draw a training loader's batches by repeat-factor sampling with threshold `threshold` (`rfs`), its epoch
     order by (seed, epoch) as `use_epoch_shuffle`'s; under DDP each rank takes its share of the same epoch list.
-    `asked=False` (the threshold is a family default, not the user's): with rect=True the loader is left as it is,
-    and a threshold that repeats no image is logged as information, not warned about.
+    `asked=False` (the threshold is a family default, not the user's): a threshold that repeats no image is logged
+    as information, not warned about.
 
     Raises:
-        ValueError: `asked` and the loader's batches do not come from a plain sampler (e.g. `rect=True`).
+        ValueError: the loader's batches do not come from a plain sampler (e.g. `rect=True`).
     """
     if getattr(loader.dataset, "rect", False) or batch_source(loader) is None:
-        if not asked:
-            LOGGER.info(f"rfs={threshold} (the family default) is off: repeat-factor sampling needs the shuffled "
-                        "training loader, not rect=True")
-            return loader
         raise ValueError("rfs (repeat-factor sampling) needs the shuffled training loader; not with rect=True")
     factors = repeat_factors([lb["cls"] for lb in loader.dataset.labels], nc, float(threshold))
     world, rank = (int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", rank))) if rank != -1 else (1, 0)

@@ -91,7 +91,7 @@ def test_a_threshold_that_repeats_no_image_is_reported(fault_tiny, tiny, tmp_pat
 
 def gjadet_train_loader(data, tiny, tmp_path, monkeypatch, **args):
     """GJADet's training loader for `args` (its model built, nothing trained) and the repeat-factor messages logged
-    while building it, as (loader, {'info': [...], 'warning': [...]})."""
+    while building the trainer and the loader, as (trainer, loader, {'info': [...], 'warning': [...]})."""
     import ext.reliability.exact_resume as er
     from ext.models.gjadet.train import GJADetTrainer
 
@@ -101,14 +101,15 @@ def gjadet_train_loader(data, tiny, tmp_path, monkeypatch, **args):
     trainer = GJADetTrainer(overrides={**tiny, "model": "gjadet-n.yaml", "data": data, "project": str(tmp_path),
                                        **args})
     trainer.model = trainer.get_model(cfg="gjadet-n.yaml", verbose=False)
-    return trainer.get_dataloader(trainer.data["train"], tiny["batch"], -1, "train"), logged
+    return trainer, trainer.get_dataloader(trainer.data["train"], tiny["batch"], -1, "train"), logged
 
 
 @pytest.mark.parametrize("args, sampled", [({}, True), ({"rfs": 0.0}, False), ({"rect": True}, False)])
 def test_gjadet_samples_by_repeat_factor_by_default(crash_tiny, tiny, tmp_path, monkeypatch, args, sampled):
     """GJADet's family default `rfs=0.3` (docs/design.md, #32): on unless the user turns it off; with rect=True,
     which has no sampler to replace, it is off with a word why, not an error."""
-    loader, logged = gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, **args)
+    trainer, loader, logged = gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, **args)
+    assert trainer.args.rfs == (0.0 if args else 0.3)  # what the run records and DDP workers read
     s = batch_source(loader)
     assert isinstance(s, RepeatFactorSampler) == sampled
     if sampled:
@@ -130,6 +131,6 @@ def test_a_no_op_threshold_warns_only_when_the_user_set_it(crash_tiny, tiny, tmp
     from ext.models.gjadet.train import GJADetTrainer
 
     monkeypatch.setattr(GJADetTrainer, "defaults", {"rfs": 1e-6})
-    _, logged = gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, **({"rfs": 1e-6} if user else {}))
+    _, _, logged = gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, **({"rfs": 1e-6} if user else {}))
     said = {level: any("rfs=1e-06 repeats no image" in m for m in msgs) for level, msgs in logged.items()}
     assert said == {"info": not user, "warning": user}

@@ -12,7 +12,7 @@ import torch
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import load_checkpoint
-from ultralytics.utils import DEFAULT_CFG, RANK
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 
 from ...data import resolve_data
 from ...keys import arg, check_choices
@@ -53,6 +53,11 @@ class ExtTrainer(DetectionTrainer):
         if overrides.get("data"):
             overrides["data"] = resolve_data(overrides["data"])
         super().__init__(cfg, overrides, _callbacks)
+        # a family's rfs with rect=True has no sampler to replace: off in the args (DDP workers read them), not an error
+        if "rfs" in self.family_keys and self.args.rect and self.arg("rfs"):
+            LOGGER.info(f"rfs={self.arg('rfs')} (the family default) is off: repeat-factor sampling needs the "
+                        "shuffled training loader, not rect=True")
+            self.args.rfs = 0.0
         self.nan_guard = NonFiniteGuard(self.arg("nan_patience"))
         self.add_callback("on_train_epoch_start", backbone_freeze_schedule)
         self.add_callback("on_train_epoch_start", guard_epoch_start)

@@ -62,7 +62,8 @@ def plot_gradient_ratio(trainer) -> None:
 
 class GJADetTrainer(ExtTrainer):
     """Trains GJADet models (any YAML) with repeat-factor sampling (`rfs=0.3`) over BCE unless told otherwise (CIoU,
-    the package's box loss): on the long-tailed sets it beat GJR, EQFL and BCE alone (docs/design.md, #32)."""
+    the package's box loss): on crash-synth-lt it leads GJR, EQFL and BCE without resampling by 14-17 points of
+    mAP50-95 (docs/design.md, #32)."""
 
     model_class = GJADetModel
     validator_class = GJADetValidator
