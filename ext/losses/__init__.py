@@ -12,7 +12,15 @@ from .classification import (
     build_cls_loss,
     quality_focal_element,
 )
-from .distillation import box_distillation, kl_cls, ld_kl, localization_distillation, teacher_ahead
+from .distillation import (
+    box_distillation,
+    kl_cls,
+    ld_kl,
+    localization_distillation,
+    region_distillation,
+    teacher_ahead,
+)
+from .vlr import valuable_region
 
 __all__ = (
     "CLS_LOSSES",
@@ -29,5 +37,7 @@ __all__ = (
     "ld_kl",
     "box_distillation",
     "localization_distillation",
+    "region_distillation",
+    "valuable_region",
     "teacher_ahead",
 )

@@ -9,6 +9,7 @@ from ultralytics.utils.metrics import bbox_iou
 from ..keys import arg, check_choices
 from .classification import build_cls_loss
 from .names import IOU_LOSSES
+from .vlr import valuable_region
 
 IOU_FLAGS = {n: {f"{n[0].upper()}IoU": True} if n != "iou" else {} for n in IOU_LOSSES}  # bbox_iou's flags
 
@@ -59,6 +60,7 @@ class DetectionLoss(v8DetectionLoss):
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
         self.fg_mask = None  # [B, A] bool foreground of the last call, read by localization distillation
         self._assigned = None  # (boxes px, anchors, strides) of the last call, for fg_targets
+        self._gt = None  # [B, M, 5] class and xyxy px ground truth of the last call, for valuable_region
 
     @property
     def classification_loss(self) -> torch.nn.Module:
@@ -76,6 +78,11 @@ class DetectionLoss(v8DetectionLoss):
         self.classification_loss.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.items()})
         self.classification_loss.to(self.device)
 
+    def preprocess(self, targets: torch.Tensor, batch_size: int, scale_tensor: torch.Tensor) -> torch.Tensor:
+        """Ultralytics' padding of the targets per image ([B, M, 5] class, xyxy px), kept for `valuable_region`."""
+        self._gt = super().preprocess(targets, batch_size, scale_tensor)
+        return self._gt
+
     def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
         """Ultralytics' assignment and losses; also keeps the foreground mask and the assigned boxes for
         distillation."""
@@ -91,6 +98,17 @@ class DetectionLoss(v8DetectionLoss):
             return None
         boxes, anchors, stride = self._assigned  # [B, A, 4] xyxy px, [A, 2] cells, [A, 1] px per cell
         return (boxes / stride - anchors.repeat(1, 2)).detach()
+
+    def valuable_region(self) -> torch.Tensor | None:
+        """[B, A] LD's valuable localization region of the last call (`ext.losses.vlr`): each anchor's IoU with its
+        ground-truth box, 0 outside the region and on the foreground (LD's main region); read by `ld_vlr`."""
+        if self._assigned is None or self._gt is None:
+            return None
+        _, anchors, stride = self._assigned  # [A, 2] cells, [A, 1] px per cell
+        sizes = torch.unique_consecutive(stride.flatten(), return_counts=True)[1].tolist()  # anchors per level
+        gt = self._gt[..., 1:5]
+        region = valuable_region(anchors * stride, stride, sizes, gt, gt.sum(-1) > 0)
+        return region * ~self.fg_mask
 
 
 class EndToEndLoss(E2ELoss):

@@ -4,7 +4,8 @@ the student only).
 - Per anchor: `ld_kl` (localization distillation on box-side distributions) and `kl_cls` (class-logit KL).
 - Per batch, at the student's foreground anchors of a head output {"boxes", "scores"}:
   `localization_distillation` (score-weighted LD sum per image), `box_distillation` (GIoU to the teacher's box,
-  for heads without matching distributions) and `teacher_ahead` (the `ld_gate` mask).
+  for heads without matching distributions), `teacher_ahead` (the `ld_gate` mask) and `region_distillation` (LD on
+  the valuable localization region around the foreground, `ld_vlr`; the region: `ext.losses.vlr`).
 
 `ext.models.hsd.distill` wires them into Ultralytics' distillation; its docstring gives the weights.
 """
@@ -152,6 +153,14 @@ def box_distillation(s: dict, t: dict, fg: torch.Tensor, read_out: tuple[nn.Modu
     return (weight * ((1 - giou) * kept).sum() / w.sum().clamp(min=1e-9)).reshape(1)
 
 
+def _ld_sum(s: dict, t: dict, mask: torch.Tensor, w: torch.Tensor, reg_max: int, T: float) -> torch.Tensor:
+    """sum over the anchors of `mask` [B, A] of w_i * ld_kl_i, w [N] one weight per masked anchor."""
+    b, _, a = s["boxes"].shape
+    sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[mask]  # [N, 4, R]
+    td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[mask]
+    return ld_kl(sd, td, T, weight=w).sum()
+
+
 def localization_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: int, T: float,
                               weight: float, gate: torch.Tensor | None = None) -> torch.Tensor:
     """HSD's LD term [1] per image: weight * sum over fg anchors of (top score * ld_kl) / B.
@@ -163,9 +172,20 @@ def localization_distillation(s: dict, t: dict, fg: torch.Tensor, reg_max: int, 
         T: temperature; weight: the LD gain (ld_weight * dfl / 0.25).
         gate: optional [N] mask (`teacher_ahead`) multiplying each anchor's term.
     """
-    b, _, a = s["boxes"].shape
-    sd = s["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]  # [N, 4, R]
-    td = t["boxes"].permute(0, 2, 1).reshape(b, a, 4, reg_max)[fg]
     w = s["scores"].permute(0, 2, 1)[fg].detach().float().sigmoid().amax(-1)  # [N] student's top class score
     w = w if gate is None else w * gate
-    return (weight * ld_kl(sd, td, T, weight=w).sum() / b).reshape(1)
+    return (weight * _ld_sum(s, t, fg, w, reg_max, T) / s["boxes"].shape[0]).reshape(1)
+
+
+def region_distillation(s: dict, t: dict, region: torch.Tensor, reg_max: int, T: float,
+                        weight: float) -> torch.Tensor:
+    """LD on the valuable localization region [1] per image: weight * sum over anchors of region_i * ld_kl_i / B.
+
+    Args:
+        s, t, reg_max, T: as in `localization_distillation`.
+        region: [B, A] per-anchor weights, 0 outside the region (`ext.losses.vlr.valuable_region`: the anchor box's
+            IoU with its ground-truth box, the student's foreground removed).
+        weight: the gain (ld_vlr * dfl / 0.25).
+    """
+    keep = region > 0
+    return (weight * _ld_sum(s, t, keep, region[keep], reg_max, T) / s["boxes"].shape[0]).reshape(1)

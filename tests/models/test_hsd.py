@@ -155,3 +155,32 @@ def test_ld_epochs_stops_distillation_after_n_epochs(teacher_pt, tmp_path, fault
     assert float(first["train/ld_loss"]) > 0 and float(first["train/kd_cls_loss"]) > 0
     assert float(second["train/ld_loss"]) == 0 and float(second["train/kd_cls_loss"]) == 0
     assert unwrap_model(s.trainer.model).epoch == 1
+
+
+def test_vlr_distillation_adds_ld_on_the_region_around_the_foreground(teacher_pt, tmp_path, fault_tiny):
+    """A run with ld_vlr trains; on one batch of it the VLR adds to the LD column exactly the IoU-weighted LD sum
+    over the region the criterion draws (outside the student's foreground), and nothing with ld_vlr=0."""
+    from ext.losses import region_distillation
+
+    s = ext.HSD("hsd-n.yaml")
+    s.train(data="fault-synth-tiny", distill_model=teacher_pt, ld_vlr=0.25, project=str(tmp_path), name="v",
+            epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, exist_ok=True)
+    row = next(csv.DictReader(open(s.trainer.save_dir / "results.csv")))
+    assert math.isfinite(float(row["train/ld_loss"]))
+    model = unwrap_model(s.trainer.model)
+    model.train()
+    model.loss(s.trainer.preprocess_batch(next(iter(s.trainer.train_loader))))
+    crit = model.student_model.criterion
+    region = crit.valuable_region()
+    assert region.shape == crit.fg_mask.shape and (region > 0).any() and not (region[crit.fg_mask] > 0).any()
+    weight, T, _ = model._ld_args()
+    with_vlr = model.kd_terms(weight, T, 0.0)[0]
+    model.student_model.args.ld_vlr = 0.0
+    without = model.kd_terms(weight, T, 0.0)[0]
+    n = len(model.feats_idx) - 1
+    s_out = model.decouple_outputs(model._student_feats[n], branch="one2many")
+    t_out = model.decouple_outputs(model._teacher_feats[n], branch="one2many")
+    gain = 0.25 * float(model.student_model.args.dfl) / 0.25
+    want = region_distillation(s_out, t_out, region, 16, T, gain)
+    torch.testing.assert_close(with_vlr - without, want.reshape(()), rtol=1e-4, atol=1e-6)
+    assert want.item() > 0

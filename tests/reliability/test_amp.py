@@ -40,7 +40,7 @@ IMGSZ, BATCH = 64, 4
 RTOL, SHARE = 5e-2, 1e-3  # a term may differ by RTOL of itself or SHARE of the total loss (module docstring)
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 HSD = {"iou_loss": "giou", "dis": 0.0}  # HSDTrainer's defaults
-DISTIL = {**HSD, "dis": 1.0, "ld_cls": 1.0, "ld_gate": True}  # LD (ld_weight 0.25) and every other term on
+DISTIL = {**HSD, "dis": 1.0, "ld_cls": 1.0, "ld_gate": True, "ld_vlr": 0.25}  # LD (ld_weight 0.25) and every other term on
 
 
 def real_batch(data_yaml: str) -> tuple[int, dict]:

@@ -35,6 +35,14 @@ gate removes terms, it does not re-weight the others.
 `cross_head.py`): the student's tower features through the frozen teacher's last tower layer and predictor, so the
 distillation shapes the student's features while its predictors learn from the ground truth alone.
 
+`ld_vlr=w` (off at 0) adds LD on the valuable localization region of the LD paper, in the same column: the anchors
+around each ground-truth box that the student's assignment leaves negative (`ext.losses.vlr`), each weighted by its
+anchor box's IoU with the box, at the gain `w * dfl / 0.25` (the paper: 0.25, as `ld_weight`),
+
+    ld_vlr_term = w * (dfl / 0.25) * sum_i iou_i * KL_i * T^2 / B
+
+on the student's own outputs or, with `ld_cross`, on the cross-head ones; it needs box distributions on both sides.
+
 `ld_epochs=N` keeps both terms (box and class KL) for the first N epochs only (early-stopped distillation, Cho and
 Hariharan, ICCV 2019); later epochs learn from the ground truth alone. On rail-tracks it steadies LD but does not beat
 inheriting alone (docs/design.md). The trainer hands the epoch over (`LDDistillationModel.epoch`, each epoch start).
@@ -53,7 +61,7 @@ from ultralytics.nn.modules import Detect
 from ultralytics.nn.tasks import load_checkpoint
 from ultralytics.utils import LOGGER
 
-from ...losses import box_distillation, kl_cls, localization_distillation, teacher_ahead
+from ...losses import box_distillation, kl_cls, localization_distillation, region_distillation, teacher_ahead
 from ...keys import arg
 from .cross_head import check_cross, cross_head
 
@@ -106,7 +114,7 @@ PAPER_FD_WEIGHT = 0.25  # HSD's loss: L_FC + 2 L_FR + 0.25 L_FD + 0.25 L_KD (REF
 
 class LDDistillationModel(DistillationModel):
     """Ultralytics' `DistillationModel` plus HSD's localization distillation; reads ld_weight, ld_T, ld_cls,
-    ld_gate, ld_epochs (against `epoch`, the 0-based epoch in training, set by the trainer).
+    ld_vlr, ld_gate, ld_epochs (against `epoch`, the 0-based epoch in training, set by the trainer).
 
     `ld_weight` is in the paper's units: it is scaled by dfl / 0.25 (Ultralytics' DFL gain over the paper's FD
     weight), so LD keeps the paper's balance against the distribution loss (gain 1.5 at the defaults).
@@ -139,6 +147,8 @@ class LDDistillationModel(DistillationModel):
         LOGGER.info(f"distillation (teacher reg_max {t}, student reg_max {st}): feature term (dis), "
                     f"{'LD on the box distributions' if self.ld else 'box distillation (GIoU to the teacher boxes)'}"
                     f" (ld_weight), class-logit KL (ld_cls){', on cross-head predictions (ld_cross)' if cross else ''}")
+        if float(arg(student_model.args, "ld_vlr") or 0) > 0 and not self.ld:
+            LOGGER.warning("ld_vlr needs box distributions with the same bins on both sides: no VLR term in this run")
 
     def teacher(self) -> nn.Module:
         """The model whose head outputs teach the student."""
@@ -152,13 +162,26 @@ class LDDistillationModel(DistillationModel):
             return 0.0, float(arg(a, "ld_T")), 0.0
         return float(arg(a, "ld_weight")) * gain, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
 
+    def _vlr_gain(self) -> float:
+        """The gain of LD on the valuable localization region (`ld_vlr * dfl / 0.25`; 0 when off, stopped by
+        `ld_epochs`, or without box distributions)."""
+        a = self.student_model.args
+        last = int(arg(a, "ld_epochs") or 0)
+        if not self.ld or (last > 0 and getattr(self, "epoch", 0) >= last):
+            return 0.0
+        return float(arg(a, "ld_vlr") or 0.0) * float(arg(a, "dfl") or 0.0) / PAPER_FD_WEIGHT
+
+    def distils(self, weight: float, w_cls: float) -> bool:
+        """Whether any distillation term is on this step (LD or box distillation, class KL, VLR)."""
+        return weight > 0 or w_cls > 0 or self._vlr_gain() > 0
+
     def loss(self, batch: dict, preds=None):
         """Ultralytics' student + feature loss, with `ld_loss` (box: LD or box distillation) and `kd_cls_loss`
         (class-logit KL, `ld_cls`) appended, each its own results.csv column (zero outside training)."""
         loss, items = super().loss(batch, preds)
         kd = torch.zeros(2, device=loss.device)
         weight, T, w_cls = self._ld_args()
-        if self.training and (weight > 0 or w_cls > 0):
+        if self.training and self.distils(weight, w_cls):
             kd = self.kd_terms(weight, T, w_cls)
         items["ld_loss"], items["kd_cls_loss"] = kd[:1].detach(), kd[1:].detach()
         return torch.cat([loss, kd * batch["img"].shape[0]]), items
@@ -190,6 +213,9 @@ class LDDistillationModel(DistillationModel):
             box = localization_distillation(s, t, fg, bins, T, weight, gate)
         else:
             box = box_distillation(s, t, fg, read_out, weight, gate)
+        vlr = self._vlr_gain()
+        if vlr > 0:
+            box = box + region_distillation(s, t, getattr(crit, "one2many", crit).valuable_region(), bins, T, vlr)
         cls = zero
         if w_cls > 0:
             cls = w_cls * kl_cls(s_cls.permute(0, 2, 1)[fg], t["scores"].permute(0, 2, 1)[fg], T).mean()

@@ -141,7 +141,7 @@ class OnlineDistillationModel(LDDistillationModel):
         loss, items = self.student_model.loss(batch, preds)
         heavy_loss = self.aux_model.loss(batch, heavy)[0].sum() * float(arg(self.student_model.args, "aux_weight"))
         weight, T, w_cls = self._ld_args()
-        kd = self.kd_terms(weight, T, w_cls) if weight > 0 or w_cls > 0 else torch.zeros(2, device=loss.device)
+        kd = self.kd_terms(weight, T, w_cls) if self.distils(weight, w_cls) else torch.zeros(2, device=loss.device)
         b = batch["img"].shape[0]
         zero = torch.zeros(1, device=loss.device)
         items.update(dis_loss=zero, ld_loss=kd[:1].detach(), kd_cls_loss=kd[1:].detach(),
