@@ -37,23 +37,29 @@ def valuable_region(anchors: torch.Tensor, strides: torch.Tensor, level_sizes: l
     Returns:
         [B, A] float32 IoU (0 to 1) of the anchor box with its VLR box; 0 where the anchor is in no VLR.
     """
-    b, m = gt.shape[:2]
-    if m == 0 or not gt_mask.any():
-        return torch.zeros(b, anchors.shape[0], device=anchors.device)
+    out = torch.zeros(gt.shape[0], anchors.shape[0], device=anchors.device)
     with torch.no_grad(), torch.autocast(device_type=anchors.device.type, enabled=False):
         half = strides.float().reshape(-1, 1) * scale / 2
         boxes = torch.cat([anchors.float() - half, anchors.float() + half], -1)  # [A, 4]
-        pair = boxes[None, :, None, :], gt.float()[:, None, :, :]  # [1, A, 1, 4], [B, 1, M, 4]
-        iou = bbox_iou(*pair, xywh=False).squeeze(-1)  # [B, A, M]
-        diou = bbox_iou(*pair, xywh=False, DIoU=True).squeeze(-1)
-        centre = (gt[..., :2].float() + gt[..., 2:].float()) / 2  # [B, M, 2]
-        dist = (anchors.float()[None, :, None, :] - centre[:, None, :, :]).norm(dim=-1)  # [B, A, M]
-        candidates, start = [], 0
-        for n in level_sizes:
-            idx = dist[:, start:start + n].topk(min(topk, n), dim=1, largest=False).indices + start  # [B, k, M]
-            candidates.append(iou.gather(1, idx))
-            start += n
-        cand = torch.cat(candidates, 1)  # [B, K, M]
-        t = (cand.mean(1) + cand.std(1).nan_to_num()).unsqueeze(1)  # [B, 1, M] ATSS threshold
-        inside = (diou >= lower * t) & (diou < t) & gt_mask[:, None, :].bool()
-        return torch.where(inside, iou, torch.zeros_like(iou)).amax(-1)  # [B, A]
+        for i in range(gt.shape[0]):  # one image at a time: [A, M] pairs, not [B, A, M] (8400 x 200 at 640 px)
+            g = gt[i][gt_mask[i].bool()].float()  # [M, 4]
+            if len(g):
+                out[i] = _one_image(anchors.float(), boxes, level_sizes, g, lower, topk)
+    return out
+
+
+def _one_image(anchors: torch.Tensor, boxes: torch.Tensor, level_sizes: list[int], gt: torch.Tensor, lower: float,
+               topk: int) -> torch.Tensor:
+    """[A] VLR IoU of one image: anchors [A, 2] px, their boxes [A, 4] xyxy px, ground truth [M, 4] xyxy px."""
+    iou = bbox_iou(boxes[:, None], gt[None], xywh=False).squeeze(-1)  # [A, M]
+    diou = bbox_iou(boxes[:, None], gt[None], xywh=False, DIoU=True).squeeze(-1)
+    dist = (anchors[:, None] - (gt[None, :, :2] + gt[None, :, 2:]) / 2).norm(dim=-1)  # [A, M] centre distances
+    candidates, start = [], 0
+    for n in level_sizes:
+        idx = dist[start:start + n].topk(min(topk, n), dim=0, largest=False).indices + start  # [k, M]
+        candidates.append(iou.gather(0, idx))
+        start += n
+    cand = torch.cat(candidates)  # [K, M]
+    t = cand.mean(0) + cand.std(0).nan_to_num()  # [M] ATSS threshold
+    inside = (diou >= lower * t) & (diou < t)
+    return torch.where(inside, iou, torch.zeros_like(iou)).amax(-1)
