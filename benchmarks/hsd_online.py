@@ -62,6 +62,7 @@ def main(argv=None) -> None:
     record = Record(a.record or Path(__file__).parent / "results" / f"hsd_online_{stem}.json")
     labels = (["teacher"] if "teacher" not in a.rows else []) + a.rows  # the teacher: share and two-run recipe
     results = {label: [] for label in labels}
+    needs_teacher = "teacher" in a.rows or any("teacher" in ROWS[label][1] for label in a.rows)
     for seed in a.seeds:
         base = dict(data=a.data, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs, device=a.device, seed=seed,
                     project=str(Path(a.project).resolve() / stem), exist_ok=True, plots=False, workers=2)
@@ -70,8 +71,8 @@ def main(argv=None) -> None:
             epochs = a.epochs * mult
             name, key = run_name(label, seed, a.nbs), dict(epochs=epochs, imgsz=a.imgsz, batch=a.batch)
             metrics = record.get(name, key)
-            if metrics is None and (a.report_only or (label == "teacher" and label not in a.rows)):
-                continue  # the teacher is trained for a row that takes it, or when asked for (--rows teacher)
+            if metrics is None and (a.report_only or (label == "teacher" and not needs_teacher)):
+                continue  # the teacher is trained when asked for (--rows teacher) or for a row that takes it
             if metrics is None:
                 keys = dict(keys)
                 takes = keys.pop("teacher", "")  # the teacher's weights as these keys (train_hsd.py: both)

@@ -25,3 +25,17 @@ def test_rows_wiring_share_and_time_from_the_runs(monkeypatch, tmp_path):
     hsd_online.main(["--seeds", "0", "1", "--epochs", "5", "--out", str(out), "--record", str(tmp_path / "r.json"),
                      "--report-only", "--rows", "student alone"])
     assert len(calls) == trained and "| student alone | 7 | 0.200 ± 0.000 | 50% |" in out.read_text()
+
+
+def test_the_teacher_is_trained_only_for_rows_that_take_it(monkeypatch, tmp_path):
+    """A row that needs no trained teacher (the student alone, twice the epochs) trains no teacher; its share column
+    is empty until a teacher of the seed is recorded."""
+    calls = []
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: calls.append(name) or name)
+    monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: {"params": 7, "mAP50-95": 0.5,
+                                                                                 "CDR@0.5": 1.0})
+    monkeypatch.setattr(hsd_online, "train_seconds", lambda best: 10.0)
+    hsd_online.main(["--seeds", "3", "--epochs", "5", "--out", str(tmp_path / "t.md"), "--record",
+                     str(tmp_path / "r.json"), "--rows", "student alone, 2x epochs"])
+    assert calls == ["StudentAlone2XEpochs-s3"]
+    assert "| student alone, 2x epochs | 7 | 0.500 ± 0.000 | - |" in (tmp_path / "t.md").read_text()
