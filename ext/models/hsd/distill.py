@@ -154,11 +154,15 @@ class LDDistillationModel(DistillationModel):
         """The model whose head outputs teach the student."""
         return self.teacher_model
 
+    def _stopped(self) -> bool:
+        """Whether `ld_epochs` has ended distillation: the ground truth alone from here (early-stopped)."""
+        last = int(arg(self.student_model.args, "ld_epochs") or 0)
+        return last > 0 and getattr(self, "epoch", 0) >= last
+
     def _ld_args(self) -> tuple[float, float, float]:
         a = self.student_model.args
         gain = float(arg(a, "dfl" if self.ld else "box") or 0.0) / PAPER_FD_WEIGHT
-        last = int(arg(a, "ld_epochs") or 0)
-        if last > 0 and getattr(self, "epoch", 0) >= last:  # early-stopped: the ground truth alone from here
+        if self._stopped():
             return 0.0, float(arg(a, "ld_T")), 0.0
         return float(arg(a, "ld_weight")) * gain, float(arg(a, "ld_T")), float(arg(a, "ld_cls"))
 
@@ -166,8 +170,7 @@ class LDDistillationModel(DistillationModel):
         """The gain of LD on the valuable localization region (`ld_vlr * dfl / 0.25`; 0 when off, stopped by
         `ld_epochs`, or without box distributions)."""
         a = self.student_model.args
-        last = int(arg(a, "ld_epochs") or 0)
-        if not self.ld or (last > 0 and getattr(self, "epoch", 0) >= last):
+        if not self.ld or self._stopped():
             return 0.0
         return float(arg(a, "ld_vlr") or 0.0) * float(arg(a, "dfl") or 0.0) / PAPER_FD_WEIGHT
 
