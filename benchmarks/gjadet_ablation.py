@@ -86,12 +86,17 @@ def recorded(e: dict) -> dict:
     return {"row": row, "per_class": e["per_class"], "machine": cpu_description()}
 
 
+def train_label_files(data: str) -> tuple[dict, list[Path]]:
+    """(the data YAML of catalog entry or path `data`, its training split's YOLO label files, sorted)."""
+    d = YAML.load(resolve_data(data))
+    return d, sorted((Path(d["path"]) / "labels" / Path(d["train"]).name).glob("*.txt"))
+
+
 def counts_report(a, argv) -> list[str]:
     """Per class of the training split: boxes, share of the boxes, group (what the validator's AP rare / common
     average over), images with the class and their share (what repeat-factor sampling reads), the class's repeat
     factor at `--rfs`; below, how many images repeat and the length of an rfs epoch."""
-    d = YAML.load(resolve_data(a.data))
-    files = sorted((Path(d["path"]) / "labels" / Path(d["train"]).name).glob("*.txt"))
+    d, files = train_label_files(a.data)
     per_image = [np.array([int(line.split()[0]) for line in f.read_text().splitlines() if line.strip()], dtype=int)
                  for f in files]
     nc = len(d["names"])

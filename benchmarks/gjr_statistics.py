@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ultralytics.utils import YAML
 
-from ext.data import resolve_data
 from ext.metrics.longtail import train_instance_counts
+from gjadet_ablation import train_label_files
 from runs import command_line, write_report
 
 
@@ -55,9 +54,7 @@ def main(argv=None) -> None:
             continue
         if names is None:
             names = [model.names[i] for i in sorted(model.names)]
-            d = YAML.load(resolve_data(a.data))
-            counts = train_instance_counts(sorted((Path(d["path"]) / "labels" / Path(d["train"]).name).glob("*.txt")),
-                                           len(names))
+            counts = train_instance_counts(train_label_files(a.data)[1], len(names))
             lines += ["| run | quantity | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names),
                       "| (training instances) | | " + " | ".join(f"{int(c):,}" for c in counts) + " |"]
         ratio = np.asarray(state["ratio"], dtype=float)
