@@ -39,3 +39,22 @@ def test_the_teacher_is_trained_only_for_rows_that_take_it(monkeypatch, tmp_path
                      str(tmp_path / "r.json"), "--rows", "student alone, 2x epochs"])
     assert calls == ["StudentAlone2XEpochs-s3"]
     assert "| student alone, 2x epochs | 7 | 0.500 ± 0.000 | - |" in (tmp_path / "t.md").read_text()
+
+
+def test_eval_data_validates_on_the_held_out_set_and_is_recorded_apart(monkeypatch, tmp_path):
+    """--eval-data: the finished run is reused, validated on the other set, and that figure is recorded under its own
+    key (the val split's figure of the same run stays)."""
+    calls, validated = [], []
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: calls.append(name) or name)
+    monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: validated.append(args["data"]) or {
+        "params": 7, "mAP50-95": 0.5 if args["data"] == "fault-synth" else 0.25, "CDR@0.5": 1.0})
+    monkeypatch.setattr(hsd_online, "train_seconds", lambda best: 10.0)
+    common = ["--data", "fault-synth", "--seeds", "0", "--epochs", "5", "--record", str(tmp_path / "r.json"),
+              "--rows", "student alone"]
+    hsd_online.main([*common, "--out", str(tmp_path / "val.md")])
+    hsd_online.main([*common, "--out", str(tmp_path / "held.md"), "--eval-data", "fault-synth-holdout"])
+    assert validated == ["fault-synth", "fault-synth-holdout"]
+    assert "| student alone | 7 | 0.250 ± 0.000 |" in (tmp_path / "held.md").read_text()
+    assert "validated on fault-synth-holdout" in (tmp_path / "held.md").read_text()
+    hsd_online.main([*common, "--out", str(tmp_path / "val.md"), "--report-only"])
+    assert "| student alone | 7 | 0.500 ± 0.000 |" in (tmp_path / "val.md").read_text()
