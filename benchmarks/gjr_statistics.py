@@ -64,9 +64,9 @@ def main(argv=None) -> None:
     head = [f"# Gradient statistics of the reweighted losses on {a.data} ({datetime.date.today()})", "",
             f"Command: `{command_line('gjr_statistics.py', argv)}`", "",
             "End of training (last.pt) of each run of benchmarks/gjadet_ablation.py under "
-            f"{project} trained with GJR, EQLv2 or EQFL. r: accumulated positive / negative gradient of the class at "
-            "the foreground anchors (fg_only, GJR / EQLv2) or at every anchor (EQFL); the weights are the ones the "
-            "loss applies at that r (EQFL: beta_j / gamma_b on both).", ""]
+            f"{project} trained with GJR, EQLv2 or EQFL. r: accumulated positive / negative gradient of the class in "
+            "the run's gjr_region (GJR / EQLv2; foreground anchors by default) or at every anchor (EQFL); the weights "
+            "are the ones the loss applies at that r (EQFL: beta_j / gamma_b on both).", ""]
     write_report(a.out, head + (lines or ["No run with a reweighted loss found."]))
 
 

@@ -57,8 +57,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS), metavar="LABEL")
     ap.add_argument("--record", default=None, help="default benchmarks/results/hsd_online_<data>.json (committed)")
     ap.add_argument("--report-only", action="store_true", help="train nothing: the table of the recorded runs")
-    ap.add_argument("--eval-data", default=None, help="validate best.pt on this set instead of --data's own val "
-                    "split (a larger held-out set, e.g. fault-synth-holdout: 256 images, not those best.pt was picked on)")
+    ap.add_argument("--eval-data", default=None, help="validate best.pt on this set, not on --data's "
+                    "val split (a larger held-out set, e.g. fault-synth-holdout: 256 images, none best.pt was picked on)")
     a = ap.parse_args(argv)
     stem = Path(a.data).stem
     a.out = a.out or f"docs/hsd_online_{stem}.md"

@@ -24,9 +24,9 @@ from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, 
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER
 
 from .defaults import ext_defaults
-from .losses.names import CLS_LOSSES, IOU_LOSSES
+from .losses.names import CLS_LOSSES, IOU_LOSSES, REWEIGHT_REGIONS
 
-CHOICES = {"cls_loss": CLS_LOSSES, "iou_loss": IOU_LOSSES}
+CHOICES = {"cls_loss": CLS_LOSSES, "iou_loss": IOU_LOSSES, "gjr_region": REWEIGHT_REGIONS}
 VERBATIM = {"name", "project"}  # run folder names: Ultralytics keeps these words as typed
 TOOL_KEYS = {  # {fdet mode: our keys that only it reads}; tests/test_keys.py keeps `track`'s equal to measure.KEYS
     "track": ("subpixel", "relink", "fps", "mm_per_px", "marker_mm", "ref_mm", "ref_ids", "sg_window", "sg_order",
@@ -78,7 +78,8 @@ def arg(args, name: str):
 
 
 def check_choices(args) -> None:
-    """Raise ValueError when a choice-valued argument (cls_loss, iou_loss) has a value outside its choices."""
+    """Raise ValueError when a choice-valued argument (cls_loss, iou_loss, gjr_region) has a value outside its
+    choices."""
     for k, valid in CHOICES.items():
         v = args.get(k) if isinstance(args, dict) else getattr(args, k, None)  # absent: not given, nothing to check
         if v is not None and str(v).lower() not in valid:

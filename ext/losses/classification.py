@@ -97,7 +97,7 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
             gjr_gamma, gjr_mu, gjr_alpha, gjr_beta (gjr; beta's default 0, the BCE element: docs/design.md),
             eqlv2_gamma, eqlv2_mu, eqlv2_alpha (eqlv2; `gjr_mu` / `gjr_alpha` still set EQLv2's, with a deprecation
-            warning, where its own keys are at their defaults: `eqlv2_setting`), fg_only (gjr and eqlv2),
+            warning, where its own keys are at their defaults: `eqlv2_setting`), gjr_region (gjr and eqlv2),
             eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
             or a missing key means the default: the package's (cfg/default.yaml) for our keys, the class's own
             for focal_* and qfl_beta, which are not keys of a run.
@@ -120,10 +120,10 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         return EQFLoss(nc, gamma_b=kw.get("eqfl_gamma"), scale=kw.get("eqfl_scale"))
     if key == "eqlv2":
         return EQLv2Loss(nc, gamma=kw.get("eqlv2_gamma"), mu=eqlv2_setting(kw, "mu"), alpha=eqlv2_setting(kw, "alpha"),
-                         fg_only=kw.get("fg_only", True))
+                         region=kw.get("gjr_region"))
     if key == "gjr":
         return GJRLoss(nc, gamma=kw.get("gjr_gamma"), mu=kw.get("gjr_mu"), alpha=kw.get("gjr_alpha"),
-                       beta=kw.get("gjr_beta"), fg_only=kw.get("fg_only", True))
+                       beta=kw.get("gjr_beta"), region=kw.get("gjr_region"))
     raise ValueError(f"unknown classification loss {name!r}; valid names: {', '.join(CLS_LOSSES)}")
 
 

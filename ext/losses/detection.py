@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from ultralytics.utils.loss import BboxLoss, E2ELoss, v8DetectionLoss
 from ultralytics.utils.metrics import bbox_iou
+from ultralytics.utils.tal import make_anchors
 
 from ..keys import arg, check_choices
 from .classification import build_cls_loss
@@ -53,14 +54,15 @@ class DetectionLoss(v8DetectionLoss):
         h = self.hyp
         check_choices(h)
         self.cls_name, self.iou_name = str(arg(h, "cls_loss")).lower(), str(arg(h, "iou_loss")).lower()
-        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "eqlv2_gamma", "eqlv2_mu",
-                                   "eqlv2_alpha", "eqfl_gamma", "eqfl_scale")}
+        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "gjr_region", "eqlv2_gamma",
+                                   "eqlv2_mu", "eqlv2_alpha", "eqfl_gamma", "eqfl_scale")}
         if self.cls_name != "bce":  # "bce" keeps Ultralytics' own nn.BCEWithLogitsLoss
             self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)  # the name its parent calls
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
         self.fg_mask = None  # [B, A] bool foreground of the last call, read by localization distillation
         self._assigned = None  # (boxes px, anchors, strides) of the last call, for fg_targets
         self._gt = None  # [B, M, 5] class and xyxy px ground truth of the last call, for valuable_region
+        self._anchors_px = None  # [A, 2] anchor centres in px of the current call, for the assigner's candidates
 
     @property
     def classification_loss(self) -> torch.nn.Module:
@@ -81,11 +83,23 @@ class DetectionLoss(v8DetectionLoss):
     def preprocess(self, targets: torch.Tensor, batch_size: int, scale_tensor: torch.Tensor) -> torch.Tensor:
         """Ultralytics' padding of the targets per image ([B, M, 5] class, xyxy px), kept for `valuable_region`."""
         self._gt = super().preprocess(targets, batch_size, scale_tensor)
+        if getattr(self.classification_loss, "region", None) == "candidates":
+            self.classification_loss.candidates = self.candidates(self._gt)
         return self._gt
+
+    def candidates(self, gt: torch.Tensor) -> torch.Tensor:
+        """[B, A, 1] bool: anchors whose centre lies in a ground-truth box (the assigner's own candidate test, tiny
+        boxes widened to its stride floor), for `gjr_region=candidates`. gt: [B, M, 5] class and xyxy px."""
+        boxes = gt[..., 1:5]
+        valid = boxes.sum(-1, keepdim=True) > 0  # [B, M, 1]
+        inside = self.assigner.select_candidates_in_gts(self._anchors_px, boxes, valid)  # [B, M, A]
+        return (inside.bool() & valid).any(1).unsqueeze(-1)
 
     def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
         """Ultralytics' assignment and losses; also keeps the foreground mask and the assigned boxes for
         distillation."""
+        anchors, stride = make_anchors(preds["feats"], self.stride, 0.5)  # as the parent makes them, for `candidates`
+        self._anchors_px = anchors * stride
         out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)
         self.fg_mask, _, *self._assigned = out[0]
         return out

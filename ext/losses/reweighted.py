@@ -11,6 +11,7 @@ from torch import nn
 
 from ..defaults import or_default
 from .elementwise import _as_float, _distributed_world, _no_autocast, quality_focal_element
+from .names import REWEIGHT_REGIONS
 
 
 class GradientReweightedLoss(nn.Module):
@@ -30,13 +31,16 @@ class GradientReweightedLoss(nn.Module):
     ``ratio`` starts at 100, so q ~= 1 and the first step is the un-weighted element loss. A class that has
     collected no gradient at all after an update gets ratio 0 (as in EQLv2 and the GJADet code).
 
-    Dense one-stage design (``fg_only=True``, the default): in an Ultralytics head the class scores also
-    carry background, and thousands of background anchors would make every class's negative-gradient
-    share dominate, pushing every negative weight q_j to 0 (the EQLv2 collapse on one-stage detectors).
-    So an anchor (a row over the last dim) is foreground when ``targets.amax(-1) > 0``; statistics are
-    accumulated over foreground rows only and the weights are applied to foreground rows only; background
-    rows keep the plain element loss (weight 1). ``fg_only=False`` reweights and counts every anchor (the
-    public-code behaviour transplanted to a head without objectness; kept for the ablation).
+    Dense one-stage design (``region``): in an Ultralytics head the class scores also carry background, and
+    thousands of background anchors would make every class's negative-gradient share dominate, pushing every
+    negative weight q_j to 0 (the EQLv2 collapse on one-stage detectors). So statistics are counted and weights
+    applied in a region of anchors (rows over the last dim); the other rows keep the plain element loss (weight 1):
+
+    - ``"foreground"`` (default): rows with a positive target, ``targets.amax(-1) > 0``;
+    - ``"candidates"``: the foreground and the anchors the caller marks in ``self.candidates`` ([..., 1] bool, set
+      before each call; `DetectionLoss` sets the assigner's candidates, anchors whose centre lies in a ground-truth
+      box), so a rare class's negatives near other classes' objects count and are suppressed there;
+    - ``"all"``: every row (the public-code behaviour transplanted to a head without objectness).
 
     Buffers (float32, shape [C], in state_dict, moved by ``.to``): ``pos_grad``, ``neg_grad``, ``ratio``.
     Under torch.distributed with world size > 1 the per-step increments are all-reduced (SUM) before being
@@ -47,16 +51,19 @@ class GradientReweightedLoss(nn.Module):
     INIT_RATIO = 100.0
     EPS = 1e-10
 
-    def __init__(self, nc: int, gamma: float, mu: float, alpha: float, fg_only: bool = True):
+    def __init__(self, nc: int, gamma: float, mu: float, alpha: float, region: str = "foreground"):
         """Create the statistics buffers for ``nc`` classes and store the reweighting hyper-parameters."""
         super().__init__()
         if nc < 1:
             raise ValueError(f"nc must be >= 1, got {nc}")
+        if region not in REWEIGHT_REGIONS:
+            raise ValueError(f"region={region!r} is invalid; valid regions: {', '.join(REWEIGHT_REGIONS)}")
         self.nc = int(nc)
         self.gamma = float(gamma)
         self.mu = float(mu)
         self.alpha = float(alpha)
-        self.fg_only = bool(fg_only)
+        self.region = region
+        self.candidates = None  # [..., 1] bool, set by the caller before each call when region == "candidates"
         self.register_buffer("pos_grad", torch.zeros(self.nc, dtype=torch.float32))
         self.register_buffer("neg_grad", torch.zeros(self.nc, dtype=torch.float32))
         self.register_buffer("ratio", torch.full((self.nc,), self.INIT_RATIO, dtype=torch.float32))
@@ -99,15 +106,26 @@ class GradientReweightedLoss(nn.Module):
             z, t = _as_float(logits, targets)
             pos_w, neg_w = self.class_weights()
             w = pos_w * t + neg_w * (1 - t)  # [..., C]
-            if self.fg_only:
-                fg = (t.amax(-1, keepdim=True) > 0).float()  # [..., 1]
-                w = fg * w + (1 - fg)  # background rows: weight 1
-            else:
-                fg = None
+            fg = self.region_mask(t)
+            if fg is not None:
+                w = fg * w + (1 - fg)  # rows outside the region: weight 1
             loss = w * self.element_loss(z, t)
             if self.training and torch.is_grad_enabled():
                 self._update_statistics(z.detach(), t, w.detach(), fg)
         return loss
+
+    def region_mask(self, targets: torch.Tensor) -> torch.Tensor | None:
+        """[..., 1] float32, 1 on the rows of the region (``region``), or None for every row."""
+        if self.region == "all":
+            return None
+        fg = targets.amax(-1, keepdim=True) > 0
+        if self.region == "candidates":
+            if self.candidates is None or self.candidates.shape != fg.shape:
+                raise ValueError(f"region='candidates' needs `candidates` [..., 1] set before the call, shaped "
+                                 f"like the targets' rows {tuple(fg.shape)}; got "
+                                 f"{None if self.candidates is None else tuple(self.candidates.shape)}")
+            fg = fg | self.candidates.to(fg.device, torch.bool)
+        return fg.float()
 
     @torch.no_grad()
     def _update_statistics(
@@ -119,7 +137,7 @@ class GradientReweightedLoss(nn.Module):
             logits: [..., C] float32 detached logits.
             targets: [..., C] float32 targets.
             weights: [..., C] float32 detached weights used in the loss.
-            fg: [..., 1] float32 foreground mask, or None to count every anchor.
+            fg: [..., 1] float32 mask of the region (`region_mask`), or None to count every anchor.
         """
         gw = (logits.sigmoid() - targets).abs() * weights
         if fg is not None:
@@ -135,7 +153,7 @@ class GradientReweightedLoss(nn.Module):
 
     def extra_repr(self) -> str:
         """Hyper-parameters for print(module)."""
-        return f"nc={self.nc}, gamma={self.gamma}, mu={self.mu}, alpha={self.alpha}, fg_only={self.fg_only}"
+        return f"nc={self.nc}, gamma={self.gamma}, mu={self.mu}, alpha={self.alpha}, region={self.region}"
 
 
 class EQLv2Loss(GradientReweightedLoss):
@@ -146,11 +164,11 @@ class EQLv2Loss(GradientReweightedLoss):
     """
 
     def __init__(self, nc: int, gamma: float | None = None, mu: float | None = None, alpha: float | None = None,
-                 fg_only: bool = True):
+                 region: str | None = None):
         """EQLv2; None takes the package default of `eqlv2_gamma`, `eqlv2_mu`, `eqlv2_alpha` (cfg/default.yaml: the
         paper's 12, 0.8, 4)."""
         super().__init__(nc, gamma=or_default(gamma, "eqlv2_gamma"), mu=or_default(mu, "eqlv2_mu"),
-                         alpha=or_default(alpha, "eqlv2_alpha"), fg_only=fg_only)
+                         alpha=or_default(alpha, "eqlv2_alpha"), region=or_default(region, "gjr_region"))
 
     def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """BCE with logits, [..., C] -> [..., C]."""
@@ -165,7 +183,7 @@ class GJRLoss(GradientReweightedLoss):
     (cfg/default.yaml, the one place: `gjr_gamma` 5, `gjr_mu` 0.8, `gjr_alpha` 4 as the GJADet training script,
     `gjr_beta` 0, the BCE element: GJR's reweighting over plain BCE, which trained better on crash-synth and
     rail-tracks, docs/design.md); the paper's form is `beta=2` (`gjr_beta=2`). By default
-    (``fg_only=True``) only foreground anchors (target row with any positive value) are reweighted and
+    (`gjr_region` foreground) only foreground anchors (target row with any positive value) are reweighted and
     counted; background anchors keep the plain element loss. The ratio starts at 100, so the first call
     equals the un-weighted element (:class:`QualityFocalLoss` at beta 2, BCE at beta 0). Differences from
     the public code: buffers follow the module's device, increments are all-reduced across ranks,
@@ -173,10 +191,11 @@ class GJRLoss(GradientReweightedLoss):
     """
 
     def __init__(self, nc: int, gamma: float | None = None, mu: float | None = None, alpha: float | None = None,
-                 beta: float | None = None, fg_only: bool = True):
-        """GJR for ``nc`` classes; None takes the package default of `gjr_gamma`, `gjr_mu`, `gjr_alpha`, `gjr_beta`."""
+                 beta: float | None = None, region: str | None = None):
+        """GJR for ``nc`` classes; None takes the package default of `gjr_gamma`, `gjr_mu`, `gjr_alpha`, `gjr_beta`,
+        `gjr_region`."""
         super().__init__(nc, gamma=or_default(gamma, "gjr_gamma"), mu=or_default(mu, "gjr_mu"),
-                         alpha=or_default(alpha, "gjr_alpha"), fg_only=fg_only)
+                         alpha=or_default(alpha, "gjr_alpha"), region=or_default(region, "gjr_region"))
         self.beta = float(or_default(beta, "gjr_beta"))
 
     def element_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -209,7 +228,7 @@ class EQFLoss(GradientReweightedLoss):
 
     def __init__(self, nc: int, gamma_b: float | None = None, scale: float | None = None):
         """EQFL for ``nc`` classes."""
-        super().__init__(nc, gamma=0.0, mu=0.0, alpha=0.0, fg_only=False)
+        super().__init__(nc, gamma=0.0, mu=0.0, alpha=0.0, region="all")
         self.gamma_b, self.scale = float(or_default(gamma_b, "eqfl_gamma")), float(or_default(scale, "eqfl_scale"))
 
     def exponents(self) -> torch.Tensor:

@@ -31,16 +31,17 @@ def _t(values, dtype=torch.float32):
     return torch.tensor(values, dtype=dtype)
 
 
-def numpy_gjr(steps, gamma, mu, alpha, beta, fg_only=True):
-    """Independent float64 loop implementation of GJR: returns (losses per step, pos, neg, ratio)."""
+def numpy_gjr(steps, gamma, mu, alpha, beta, region="foreground", candidates=None):
+    """Independent float64 loop implementation of GJR: returns (losses per step, pos, neg, ratio). candidates: per
+    step, one bool a row (region "candidates")."""
     pos, neg, ratio = np.zeros(NC), np.zeros(NC), np.full(NC, 100.0)
     losses = []
-    for logits, targets in steps:
+    for k, (logits, targets) in enumerate(steps):
         z, t = np.asarray(logits, np.float64), np.asarray(targets, np.float64)
         loss = np.zeros_like(z)
         pos_inc, neg_inc = np.zeros(NC), np.zeros(NC)
         for i in range(z.shape[0]):
-            fg = max(t[i]) > 0 or not fg_only
+            fg = max(t[i]) > 0 or region == "all" or (region == "candidates" and candidates[k][i])
             for j in range(NC):
                 p = 1.0 / (1.0 + math.exp(-z[i, j]))
                 q = 1.0 / (1.0 + math.exp(-gamma * (ratio[j] - mu)))
@@ -146,14 +147,36 @@ def test_eqlv2_statistics_match_hand_without_beta():
     np.testing.assert_allclose(out2.numpy(), losses[1], rtol=1e-5, atol=1e-8)
 
 
-def test_fg_only_false_counts_background():
-    gjr = GJRLoss(NC, beta=2.0, fg_only=False)
+def test_region_all_counts_background():
+    gjr = GJRLoss(NC, beta=2.0, region="all")
     gjr(_t(LOGITS_1), _t(TARGETS_1))
     out2 = gjr(_t(LOGITS_2), _t(TARGETS_2))
     steps = [(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)]
-    losses, pos, neg, _ = numpy_gjr(steps, gamma=5.0, mu=0.8, alpha=4.0, beta=2.0, fg_only=False)
+    losses, pos, neg, _ = numpy_gjr(steps, gamma=5.0, mu=0.8, alpha=4.0, beta=2.0, region="all")
     np.testing.assert_allclose(gjr.neg_grad.numpy(), neg, rtol=1e-5)
     np.testing.assert_allclose(out2.numpy(), losses[1], rtol=1e-5, atol=1e-8)
+
+
+def test_region_candidates_counts_the_marked_background_rows_too():
+    """Row 2 of TARGETS_2 is background: counted and reweighted when marked a candidate, weight 1 when not."""
+    marks = [[False, False, True, False], [False, True, True, False]]  # row 1 of step 1 is foreground anyway
+    gjr = GJRLoss(NC, beta=0.0, region="candidates")
+    outs = []
+    for (z, t), m in zip([(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)], marks):
+        gjr.candidates = torch.tensor(m)[:, None]
+        outs.append(gjr(_t(z), _t(t)))
+    steps = [(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)]
+    losses, pos, neg, _ = numpy_gjr(steps, gamma=5.0, mu=0.8, alpha=4.0, beta=0.0, region="candidates",
+                                    candidates=marks)
+    np.testing.assert_allclose(gjr.neg_grad.numpy(), neg, rtol=1e-5)
+    np.testing.assert_allclose(outs[1].numpy(), losses[1], rtol=1e-5, atol=1e-8)
+    foreground = numpy_gjr(steps, gamma=5.0, mu=0.8, alpha=4.0, beta=0.0)[2]
+    assert (neg > foreground).any()  # the marked background rows added negatives
+    gjr.candidates = None
+    with pytest.raises(ValueError, match="region='candidates' needs `candidates`"):
+        gjr(_t(LOGITS_1), _t(TARGETS_1))
+    with pytest.raises(ValueError, match="valid regions: foreground, candidates, all"):
+        GJRLoss(NC, region="near")
 
 
 def test_eval_mode_and_no_grad_do_not_update():
@@ -199,11 +222,11 @@ def test_background_rows_do_not_change_statistics_and_get_weight_one():
 
 
 def test_all_anchor_mode_collapses_negative_weight():
-    """The hazard the fg_only default avoids: many background anchors make q -> 0 for every class."""
+    """The hazard the foreground default avoids: many background anchors make q -> 0 for every class."""
     torch.manual_seed(2)
     z = torch.cat([torch.randn(4, NC), torch.randn(500, NC) - 1])
     t = torch.cat([torch.eye(NC)[torch.tensor([0, 1, 2, 0])] * 0.8, torch.zeros(500, NC)])
-    dense, fg_only = GJRLoss(NC, fg_only=False), GJRLoss(NC)
+    dense, fg_only = GJRLoss(NC, region="all"), GJRLoss(NC)
     for _ in range(3):
         dense(z, t)
         fg_only(z, t)
@@ -239,14 +262,14 @@ def test_build_cls_loss_names_and_kwargs():
     assert isinstance(build_cls_loss("qfl", 3), QualityFocalLoss)
     gjr = build_cls_loss("gjr", 5, gjr_gamma=7.0, gjr_mu=0.5, gjr_alpha=2.0, gjr_beta=1.0, lr0=0.01)
     assert isinstance(gjr, GJRLoss)
-    assert (gjr.nc, gjr.gamma, gjr.mu, gjr.alpha, gjr.beta, gjr.fg_only) == (5, 7.0, 0.5, 2.0, 1.0, True)
+    assert (gjr.nc, gjr.gamma, gjr.mu, gjr.alpha, gjr.beta, gjr.region) == (5, 7.0, 0.5, 2.0, 1.0, "foreground")
     default = build_cls_loss("gjr", 2, gjr_gamma=None)
     assert (default.gamma, default.mu, default.alpha, default.beta) == (5.0, 0.8, 4.0, 0.0)
-    eql = build_cls_loss("eqlv2", 4, gjr_alpha=3.0, gjr_beta=9.0, fg_only=False)
+    eql = build_cls_loss("eqlv2", 4, gjr_alpha=3.0, gjr_beta=9.0, gjr_region="all")
     assert isinstance(eql, EQLv2Loss)
-    assert (eql.gamma, eql.alpha, eql.fg_only) == (12.0, 3.0, False)
+    assert (eql.gamma, eql.alpha, eql.region) == (12.0, 3.0, "all")
     eqfl = build_cls_loss("eqfl", 4, eqfl_gamma=1.5, eqfl_scale=None)
-    assert isinstance(eqfl, EQFLoss) and (eqfl.gamma_b, eqfl.scale, eqfl.fg_only) == (1.5, 8.0, False)
+    assert isinstance(eqfl, EQFLoss) and (eqfl.gamma_b, eqfl.scale, eqfl.region) == (1.5, 8.0, "all")
     with pytest.raises(ValueError, match="bce, focal, qfl, eqlv2, eqfl, gjr"):
         build_cls_loss("ohem", 3)
 

@@ -146,3 +146,27 @@ def test_assigned_boxes_are_kept_around_their_anchors_in_cells():
         own = gt[batch["batch_idx"] == b]
         assert (own - box).abs().amax(-1).min() < 1e-3
         assert (rel[b, a, :2] < 0).all() and (rel[b, a, 2:] > 0).all()
+
+
+def test_gjr_region_candidates_are_the_anchors_inside_a_ground_truth_box():
+    """`gjr_region=candidates`: the loss is given, at each call, the anchors whose centre lies in one of their image's
+    ground-truth boxes (sides under the assigner's 16 px floor widened to it about the centre), and reweights there."""
+    model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
+    model.args = get_cfg(overrides={"cls_loss": "gjr", "gjr_region": "candidates"})
+    model.train()
+    batch = _batch()
+    model.loss(batch)
+    model.loss(batch)  # the second call: statistics no longer at their start, weights not 1
+    cand = model.criterion.classification_loss.candidates
+    centres = torch.cat([(torch.stack(torch.meshgrid(torch.arange(64 // s), torch.arange(64 // s), indexing="xy"), -1)
+                          .reshape(-1, 2) + 0.5) * s for s in (8, 16, 32)])  # px, level by level, row-major
+    xywh = batch["bboxes"] * 64
+    xywh[:, 2:] = xywh[:, 2:].clamp(min=16)
+    lo, hi = xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2
+    inside = ((centres[None] > lo[:, None]) & (centres[None] < hi[:, None])).all(-1)  # [boxes, anchors]
+    want = torch.stack([inside[batch["batch_idx"] == b].any(0) for b in (0, 1)])
+    assert cand.shape == (2, len(centres), 1) and torch.equal(cand[..., 0], want)
+    assert model.criterion.fg_mask.sum() < want.sum()  # more anchors than the foreground
+    with pytest.raises(ValueError, match="'gjr_region=near' is invalid"):
+        model.args = get_cfg(overrides={"cls_loss": "gjr", "gjr_region": "near"})
+        DetectionLoss(model)
