@@ -63,6 +63,10 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     # crash-synth-lt at rfs 0.3: 603 images an epoch for 512 (1.18x the steps); 25 epochs ~ 30 of 512 (0.98x)
     ("adaptive neck + BCE, rfs=0.3, 25 epochs", NECK, {"cls_loss": "bce", "rfs": 0.3, "epochs": 25}),
     ("adaptive neck + GJR, beta=0, rfs=0.3", NECK, {"cls_loss": "gjr", "gjr_beta": 0.0, "rfs": 0.3}),  # both sides
+    # #32 item 2: statistics and suppression also at the assigner's candidates (anchors inside a ground-truth box)
+    ("adaptive neck + GJR, beta=0, candidates", NECK, {"cls_loss": "gjr", "gjr_beta": 0.0, "gjr_region": "candidates"}),
+    ("adaptive neck + GJR, beta=0, candidates, rfs=0.3", NECK,
+     {"cls_loss": "gjr", "gjr_beta": 0.0, "gjr_region": "candidates", "rfs": 0.3}),
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
     ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),
