@@ -52,7 +52,7 @@ def run_name(label: str, seed: int, nbs: int) -> str:
 
 def main(argv=None) -> None:
     ap = training_parser(__doc__.splitlines()[0], data="rail-tracks", epochs=60, batch=16,
-                         project="runs/bench-online", out_help="default docs/hsd_online_<data>.md")
+                         project="runs/bench-online", out_help="default docs/hsd_online_<data>.md (with --eval-data: _eval-<set> added)")
     ap.add_argument("--nbs", type=int, default=64, help="nominal batch (Ultralytics' 64; 8 for the synthetic sets)")
     ap.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS), metavar="LABEL")
     ap.add_argument("--record", default=None, help="default benchmarks/results/hsd_online_<data>.json (committed)")
@@ -61,7 +61,7 @@ def main(argv=None) -> None:
                     "val split (a larger held-out set, e.g. fault-synth-holdout: 256 images, none best.pt was picked on)")
     a = ap.parse_args(argv)
     stem = Path(a.data).stem
-    a.out = a.out or f"docs/hsd_online_{stem}.md"
+    a.out = a.out or f"docs/hsd_online_{stem}{f'_eval-{Path(a.eval_data).stem}' if a.eval_data else ''}.md"
     record = Record(a.record or Path(__file__).parent / "results" / f"hsd_online_{stem}.json")
     labels = (["teacher"] if "teacher" not in a.rows else []) + a.rows  # the teacher: share and two-run recipe
     results = {label: [] for label in labels}

@@ -81,7 +81,8 @@ class DetectionLoss(v8DetectionLoss):
         self.classification_loss.to(self.device)
 
     def preprocess(self, targets: torch.Tensor, batch_size: int, scale_tensor: torch.Tensor) -> torch.Tensor:
-        """Ultralytics' padding of the targets per image ([B, M, 5] class, xyxy px), kept for `valuable_region`."""
+        """Ultralytics' padding of the targets per image ([B, M, 5] class, xyxy px), kept for `valuable_region`; with
+        `gjr_region=candidates` also hands the classification loss this call's `candidates`."""
         self._gt = super().preprocess(targets, batch_size, scale_tensor)
         if getattr(self.classification_loss, "region", None) == "candidates":
             self.classification_loss.candidates = self.candidates(self._gt)
@@ -98,8 +99,9 @@ class DetectionLoss(v8DetectionLoss):
     def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
         """Ultralytics' assignment and losses; also keeps the foreground mask and the assigned boxes for
         distillation."""
-        anchors, stride = make_anchors(preds["feats"], self.stride, 0.5)  # as the parent makes them, for `candidates`
-        self._anchors_px = anchors * stride
+        if getattr(self.classification_loss, "region", None) == "candidates":  # as the parent makes them
+            anchors, stride = make_anchors(preds["feats"], self.stride, 0.5)
+            self._anchors_px = anchors * stride
         out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)
         self.fg_mask, _, *self._assigned = out[0]
         return out

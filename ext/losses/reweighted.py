@@ -56,6 +56,7 @@ class GradientReweightedLoss(nn.Module):
         super().__init__()
         if nc < 1:
             raise ValueError(f"nc must be >= 1, got {nc}")
+        region = str(region).lower()
         if region not in REWEIGHT_REGIONS:
             raise ValueError(f"region={region!r} is invalid; valid regions: {', '.join(REWEIGHT_REGIONS)}")
         self.nc = int(nc)

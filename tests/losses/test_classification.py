@@ -177,6 +177,7 @@ def test_region_candidates_counts_the_marked_background_rows_too():
         gjr(_t(LOGITS_1), _t(TARGETS_1))
     with pytest.raises(ValueError, match="valid regions: foreground, candidates, all"):
         GJRLoss(NC, region="near")
+    assert GJRLoss(NC, region="Candidates").region == "candidates"  # as the key check reads it
 
 
 def test_eval_mode_and_no_grad_do_not_update():
@@ -226,12 +227,12 @@ def test_all_anchor_mode_collapses_negative_weight():
     torch.manual_seed(2)
     z = torch.cat([torch.randn(4, NC), torch.randn(500, NC) - 1])
     t = torch.cat([torch.eye(NC)[torch.tensor([0, 1, 2, 0])] * 0.8, torch.zeros(500, NC)])
-    dense, fg_only = GJRLoss(NC, region="all"), GJRLoss(NC)
+    dense, foreground = GJRLoss(NC, region="all"), GJRLoss(NC)
     for _ in range(3):
         dense(z, t)
-        fg_only(z, t)
+        foreground(z, t)
     assert (dense.class_weights()[1] < 0.05).all()
-    assert (fg_only.gradient_ratio > dense.gradient_ratio).all()
+    assert (foreground.gradient_ratio > dense.gradient_ratio).all()
 
 
 def test_gradient_ratio_is_detached_copy():
