@@ -10,6 +10,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from ultralytics.utils.patches import torch_load
+
 from ext.models import family_of
 
 
@@ -30,12 +32,17 @@ def training_parser(description: str, *, data: str, epochs: int, batch: int, pro
 
 
 def finished(project: str | Path, name: str, epochs: int) -> str | None:
-    """best.pt of run `name` under `project` if its results.csv has `epochs` rows, else None."""
+    """best.pt of run `name` under `project` if its results.csv has `epochs` rows, or if its training ended before
+    (Ultralytics' early stopping, `patience`: the final last.pt has its optimizer stripped, epoch -1); else None."""
     best = Path(project) / name / "weights" / "best.pt"
     csv = best.parents[1] / "results.csv"
-    if best.is_file() and csv.is_file() and len(csv.read_text().splitlines()) - 1 >= epochs:
+    if not (best.is_file() and csv.is_file()):
+        return None
+    if len(csv.read_text().splitlines()) - 1 >= epochs:
         return str(best)
-    return None
+    last = best.with_name("last.pt")
+    ended = last.is_file() and torch_load(last, map_location="cpu").get("epoch") == -1
+    return str(best) if ended else None
 
 
 def train_or_reuse(cfg: str, args: dict, name: str) -> str:
