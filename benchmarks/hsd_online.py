@@ -52,7 +52,8 @@ def run_name(label: str, seed: int, nbs: int) -> str:
 
 def main(argv=None) -> None:
     ap = training_parser(__doc__.splitlines()[0], data="rail-tracks", epochs=60, batch=16,
-                         project="runs/bench-online", out_help="default docs/hsd_online_<data>.md (with --eval-data: _eval-<set> added)")
+                         project="runs/bench-online",
+                         out_help="default docs/hsd_online_<data>.md (with --eval-data: _eval-<set> added)")
     ap.add_argument("--nbs", type=int, default=64, help="nominal batch (Ultralytics' 64; 8 for the synthetic sets)")
     ap.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS), metavar="LABEL")
     ap.add_argument("--record", default=None, help="default benchmarks/results/hsd_online_<data>.json (committed)")
