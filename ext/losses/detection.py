@@ -63,6 +63,7 @@ class DetectionLoss(v8DetectionLoss):
         self._assigned = None  # (boxes px, anchors, strides) of the last call, for fg_targets
         self._gt = None  # [B, M, 5] class and xyxy px ground truth of the last call, for valuable_region
         self._anchors_px = None  # [A, 2] anchor centres in px of the current call, for the assigner's candidates
+        self._wants_candidates = getattr(self.bce, "region", None) == "candidates"  # gjr_region=candidates
 
     @property
     def classification_loss(self) -> torch.nn.Module:
@@ -84,7 +85,7 @@ class DetectionLoss(v8DetectionLoss):
         """Ultralytics' padding of the targets per image ([B, M, 5] class, xyxy px), kept for `valuable_region`; with
         `gjr_region=candidates` also hands the classification loss this call's `candidates`."""
         self._gt = super().preprocess(targets, batch_size, scale_tensor)
-        if getattr(self.classification_loss, "region", None) == "candidates":
+        if self._wants_candidates:
             self.classification_loss.candidates = self.candidates(self._gt)
         return self._gt
 
@@ -99,7 +100,7 @@ class DetectionLoss(v8DetectionLoss):
     def get_assigned_targets_and_loss(self, preds: dict, batch: dict, **assign_kwargs) -> tuple:
         """Ultralytics' assignment and losses; also keeps the foreground mask and the assigned boxes for
         distillation."""
-        if getattr(self.classification_loss, "region", None) == "candidates":  # as the parent makes them
+        if self._wants_candidates:  # the anchors as the parent makes them
             anchors, stride = make_anchors(preds["feats"], self.stride, 0.5)
             self._anchors_px = anchors * stride
         out = super().get_assigned_targets_and_loss(preds, batch, **assign_kwargs)
