@@ -67,6 +67,9 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("adaptive neck + GJR, beta=0, candidates", NECK, {"cls_loss": "gjr", "gjr_beta": 0.0, "gjr_region": "candidates"}),
     ("adaptive neck + GJR, beta=0, candidates, rfs=0.3", NECK,
      {"cls_loss": "gjr", "gjr_beta": 0.0, "gjr_region": "candidates", "rfs": 0.3}),
+    # #32 item 2, EQL-style ignoring: rare classes (< 5 % of the foreground anchors) lose their negatives there
+    ("adaptive neck + EQL", NECK, {"cls_loss": "eql"}),
+    ("adaptive neck + EQL, rfs=0.3", NECK, {"cls_loss": "eql", "rfs": 0.3}),
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
     ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),

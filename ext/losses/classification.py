@@ -8,7 +8,7 @@ Every loss here shares one calling convention, so that a detection criterion can
 that is all zero is a background anchor. No reduction is done: the caller sums and normalises. All
 computation happens in float32 with autocast disabled, whatever the input dtype.
 
-Losses: plain BCE, Focal, Quality Focal (QFL), EQLv2, EQFL (equalized quality focal) and GJR (gradient-guided joint
+Losses: plain BCE, Focal, Quality Focal (QFL), EQL (``equalization.py``), EQLv2, EQFL (equalized quality focal) and GJR (gradient-guided joint
 representation, the GJADet classification loss). EQLv2, EQFL and GJR share :class:`GradientReweightedLoss`
 (``reweighted.py``), which keeps per-class gradient statistics in registered buffers (float32, shape [C]).
 """
@@ -22,10 +22,11 @@ from ultralytics.utils import LOGGER
 
 from ..defaults import ext_default
 from .elementwise import _as_float, _no_autocast, quality_focal_element
+from .equalization import EQLLoss
 from .names import CLS_LOSSES
 from .reweighted import EQFLoss, EQLv2Loss, GJRLoss, GradientReweightedLoss
 
-__all__ = ("CLS_LOSSES", "BCELoss", "EQFLoss", "EQLv2Loss", "FocalLoss", "GJRLoss", "GradientReweightedLoss",
+__all__ = ("CLS_LOSSES", "BCELoss", "EQFLoss", "EQLLoss", "EQLv2Loss", "FocalLoss", "GJRLoss", "GradientReweightedLoss",
            "QualityFocalLoss", "build_cls_loss", "quality_focal_element")
 
 
@@ -92,12 +93,12 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
     """Build an element-wise classification loss by name.
 
     Args:
-        name: one of ``CLS_LOSSES`` ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr"), case-insensitive.
-        nc: number of classes (used by eqlv2 / gjr).
+        name: one of ``CLS_LOSSES`` ("bce", "focal", "qfl", "eqlv2", "eqfl", "eql", "gjr"), case-insensitive.
+        nc: number of classes (used by eqlv2, eqfl, eql, gjr).
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
             gjr_gamma, gjr_mu, gjr_alpha, gjr_beta (gjr; beta's default 0, the BCE element: docs/design.md),
             eqlv2_gamma, eqlv2_mu, eqlv2_alpha (eqlv2; `gjr_mu` / `gjr_alpha` still set EQLv2's, with a deprecation
-            warning, where its own keys are at their defaults: `eqlv2_setting`), gjr_region (gjr and eqlv2),
+            warning, where its own keys are at their defaults: `eqlv2_setting`), gjr_region (gjr, eqlv2 and eql), eql_lambda (eql),
             eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
             or a missing key means the default: the package's (cfg/default.yaml) for our keys, the class's own
             for focal_* and qfl_beta, which are not keys of a run.
@@ -118,6 +119,8 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         return QualityFocalLoss(**{"beta": kw["qfl_beta"]} if "qfl_beta" in kw else {})
     if key == "eqfl":
         return EQFLoss(nc, gamma_b=kw.get("eqfl_gamma"), scale=kw.get("eqfl_scale"))
+    if key == "eql":
+        return EQLLoss(nc, lam=kw.get("eql_lambda"), region=kw.get("gjr_region"))
     if key == "eqlv2":
         return EQLv2Loss(nc, gamma=kw.get("eqlv2_gamma"), mu=eqlv2_setting(kw, "mu"), alpha=eqlv2_setting(kw, "alpha"),
                          region=kw.get("gjr_region"))

@@ -42,8 +42,8 @@ class SelectableBboxLoss(BboxLoss):
 class DetectionLoss(v8DetectionLoss):
     """`v8DetectionLoss` whose element-wise classification loss and IoU loss follow the run's arguments.
 
-    Reads `cls_loss` (bce|focal|qfl|eqlv2|eqfl|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*`, `eqlv2_*` and
-    `eqfl_*` from `model.args`.
+    Reads `cls_loss` (bce|focal|qfl|eqlv2|eqfl|eql|gjr), `iou_loss` (iou|giou|diou|ciou), `gjr_*`, `eqlv2_*`,
+    `eqfl_*` and `eql_lambda` from `model.args`.
     The classification loss, `(logits [B, A, C], targets [B, A, C]) -> [B, A, C]`, whichever `cls_loss` names, is
     `classification_loss`. It is stored as `self.bce` because Ultralytics' `v8DetectionLoss` calls it by that name
     (its BCE, kept for `cls_loss=bce`); our code reads it as `classification_loss`.
@@ -54,8 +54,8 @@ class DetectionLoss(v8DetectionLoss):
         h = self.hyp
         check_choices(h)
         self.cls_name, self.iou_name = str(arg(h, "cls_loss")).lower(), str(arg(h, "iou_loss")).lower()
-        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "gjr_region", "eqlv2_gamma",
-                                   "eqlv2_mu", "eqlv2_alpha", "eqfl_gamma", "eqfl_scale")}
+        kw = {k: arg(h, k) for k in ("gjr_gamma", "gjr_mu", "gjr_alpha", "gjr_beta", "gjr_region", "eql_lambda",
+                                   "eqlv2_gamma", "eqlv2_mu", "eqlv2_alpha", "eqfl_gamma", "eqfl_scale")}
         if self.cls_name != "bce":  # "bce" keeps Ultralytics' own nn.BCEWithLogitsLoss
             self.bce = build_cls_loss(self.cls_name, self.nc, **kw).to(self.device)  # the name its parent calls
         self.bbox_loss = SelectableBboxLoss(self.reg_max, self.iou_name).to(self.device)
@@ -67,7 +67,7 @@ class DetectionLoss(v8DetectionLoss):
 
     @property
     def classification_loss(self) -> torch.nn.Module:
-        """The element-wise classification loss that `cls_loss` names (BCE, focal, QFL, EQLv2, EQFL or GJR)."""
+        """The element-wise classification loss that `cls_loss` names (BCE, focal, QFL, EQL, EQLv2, EQFL or GJR)."""
         return self.bce
 
     def state(self) -> dict | None:

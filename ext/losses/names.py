@@ -1,6 +1,6 @@
 """The names of the loss choices (`cls_loss=`, `iou_loss=`, `gjr_region=`), defined once: `ext.keys` validates
 against them and the losses are built from them."""
 
-CLS_LOSSES = ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr")
+CLS_LOSSES = ("bce", "focal", "qfl", "eqlv2", "eqfl", "eql", "gjr")
 IOU_LOSSES = ("iou", "giou", "diou", "ciou")
-REWEIGHT_REGIONS = ("foreground", "candidates", "all")  # where GJR / EQLv2 count statistics and reweight
+REWEIGHT_REGIONS = ("foreground", "candidates", "all")  # where GJR / EQLv2 count statistics and reweight, EQL drops rare negatives

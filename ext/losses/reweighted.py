@@ -14,6 +14,27 @@ from .elementwise import _as_float, _distributed_world, _no_autocast, quality_fo
 from .names import REWEIGHT_REGIONS
 
 
+def region_rows(targets: torch.Tensor, region: str, candidates: torch.Tensor | None = None) -> torch.Tensor | None:
+    """[..., 1] float32, 1 on the rows (anchors) of ``region`` (REWEIGHT_REGIONS), or None for "all".
+
+    "foreground": rows of ``targets`` [..., C] with a positive entry; "candidates": those and the rows marked in
+    ``candidates`` ([..., 1] bool, the assigner's candidates, `DetectionLoss.candidates`).
+
+    Raises:
+        ValueError: "candidates" without ``candidates`` shaped like the targets' rows.
+    """
+    if region == "all":
+        return None
+    fg = targets.amax(-1, keepdim=True) > 0
+    if region == "candidates":
+        if candidates is None or candidates.shape != fg.shape:
+            raise ValueError(f"region='candidates' needs `candidates` [..., 1] set before the call, shaped like the "
+                             f"targets' rows {tuple(fg.shape)}; got "
+                             f"{None if candidates is None else tuple(candidates.shape)}")
+        fg = fg | candidates.to(fg.device, torch.bool)
+    return fg.float()
+
+
 class GradientReweightedLoss(nn.Module):
     """Per-class reweighting driven by accumulated positive/negative gradient statistics (EQLv2 / GJR).
 
@@ -117,16 +138,7 @@ class GradientReweightedLoss(nn.Module):
 
     def region_mask(self, targets: torch.Tensor) -> torch.Tensor | None:
         """[..., 1] float32, 1 on the rows of the region (``region``), or None for every row."""
-        if self.region == "all":
-            return None
-        fg = targets.amax(-1, keepdim=True) > 0
-        if self.region == "candidates":
-            if self.candidates is None or self.candidates.shape != fg.shape:
-                raise ValueError(f"region='candidates' needs `candidates` [..., 1] set before the call, shaped "
-                                 f"like the targets' rows {tuple(fg.shape)}; got "
-                                 f"{None if self.candidates is None else tuple(self.candidates.shape)}")
-            fg = fg | self.candidates.to(fg.device, torch.bool)
-        return fg.float()
+        return region_rows(targets, self.region, self.candidates)
 
     @torch.no_grad()
     def _update_statistics(

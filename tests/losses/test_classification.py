@@ -257,7 +257,7 @@ def test_wrong_class_count_raises():
 
 
 def test_build_cls_loss_names_and_kwargs():
-    assert CLS_LOSSES == ("bce", "focal", "qfl", "eqlv2", "eqfl", "gjr")
+    assert CLS_LOSSES == ("bce", "focal", "qfl", "eqlv2", "eqfl", "eql", "gjr")
     assert isinstance(build_cls_loss("BCE", 3), BCELoss)
     assert isinstance(build_cls_loss("focal", 3), FocalLoss)
     assert isinstance(build_cls_loss("qfl", 3), QualityFocalLoss)
@@ -271,7 +271,7 @@ def test_build_cls_loss_names_and_kwargs():
     assert (eql.gamma, eql.alpha, eql.region) == (12.0, 3.0, "all")
     eqfl = build_cls_loss("eqfl", 4, eqfl_gamma=1.5, eqfl_scale=None)
     assert isinstance(eqfl, EQFLoss) and (eqfl.gamma_b, eqfl.scale, eqfl.region) == (1.5, 8.0, "all")
-    with pytest.raises(ValueError, match="bce, focal, qfl, eqlv2, eqfl, gjr"):
+    with pytest.raises(ValueError, match="bce, focal, qfl, eqlv2, eqfl, eql, gjr"):
         build_cls_loss("ohem", 3)
 
 

@@ -21,7 +21,7 @@ def _batch(nc=5):
             "cls": torch.randint(0, nc, (n, 1), generator=g).float(), "bboxes": xywh}
 
 
-@pytest.mark.parametrize("cls_loss", ["bce", "focal", "qfl", "eqlv2", "eqfl", "gjr"])
+@pytest.mark.parametrize("cls_loss", ["bce", "focal", "qfl", "eqlv2", "eqfl", "eql", "gjr"])
 @pytest.mark.parametrize("iou_loss", ["iou", "giou", "diou", "ciou"])
 def test_loss_choices_finite(cls_loss, iou_loss):
     model = GJADetModel("gjadet-n.yaml", nc=5, verbose=False)
@@ -34,7 +34,7 @@ def test_loss_choices_finite(cls_loss, iou_loss):
     loss.sum().backward()
 
 
-@pytest.mark.parametrize("cls_loss", ["focal", "gjr"])
+@pytest.mark.parametrize("cls_loss", ["focal", "eql", "gjr"])
 def test_one_epoch_each(cls_loss, tmp_path, crash_tiny, tiny):
     model = ext.GJADet("gjadet-n.yaml")
     model.train(data="crash-synth-tiny", cls_loss=cls_loss, project=str(tmp_path), name=cls_loss, **tiny)
