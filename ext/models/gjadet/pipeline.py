@@ -1,5 +1,5 @@
-"""`python train_gjadet.py [key=value ...]`: train a GJADet model (BCE with repeat-factor sampling, CIoU, by
-default) and report its APs."""
+"""`python train_gjadet.py [key=value ...]`: train a GJADet model (GJR over BCE with repeat-factor sampling,
+CIoU, by default) and report its APs."""
 
 from __future__ import annotations
 
