@@ -46,7 +46,7 @@ ROWS = [  # label, model, extra training arguments
     ("plain base + BCE", BASE, {"cls_loss": "bce"}),  # YOLOv8n's layers with GJADet's box start (dfl_prior 2)
     ("PAFPN + BCE", PLAIN, {"cls_loss": "bce"}),  # Ultralytics' YOLOv8n: its own uniform box start
     ("PAFPN + BCE + cls_pw=1", PLAIN, {"cls_loss": "bce", "cls_pw": 1.0}),
-    ("adaptive neck + BCE", NECK, {"cls_loss": "bce"}),
+    ("adaptive neck + BCE", NECK, {"cls_loss": "bce", "rfs": 0.0}),  # rfs: the family default is 0.3
     ("PAFPN + QFL", PLAIN, {"cls_loss": "qfl"}),  # GJR's element loss without its reweighting: a diagnostic row
     ("PAFPN + GJR", PLAIN, {"cls_loss": "gjr", "gjr_beta": 2.0}),  # GJR as published: quality-focal element
     ("adaptive neck + GJR", NECK, {"cls_loss": "gjr", "gjr_beta": 2.0}),
@@ -68,7 +68,7 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("adaptive neck + GJR, beta=0, candidates, rfs=0.3", NECK,
      {"cls_loss": "gjr", "gjr_beta": 0.0, "gjr_region": "candidates", "rfs": 0.3}),
     # #32 item 2, EQL-style ignoring: rare classes (< 5 % of the foreground anchors) lose their negatives there
-    ("adaptive neck + EQL", NECK, {"cls_loss": "eql"}),
+    ("adaptive neck + EQL", NECK, {"cls_loss": "eql", "rfs": 0.0}),
     ("adaptive neck + EQL, rfs=0.3", NECK, {"cls_loss": "eql", "rfs": 0.3}),
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set

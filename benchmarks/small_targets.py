@@ -46,9 +46,11 @@ from ext.paths import models_dir
 from runs import Record, command_line, cpu_description, finished, train_or_reuse, training_parser, write_report
 
 # family, model YAML, training keys of every row of the family. The GJADet rows keep GJR's quality-focal element
-# (gjr_beta 2, the paper's), as they were recorded before the package default became gjr_beta 0 (docs/design.md)
+# (gjr_beta 2, the paper's), as they were recorded before the package default became gjr_beta 0 (docs/design.md);
+# cls_loss and rfs pinned to what the GJADet family trained with then (the YOLO26 row: the default, GJR over BCE)
+GJADET_THEN = {"cls_loss": "gjr", "rfs": 0.0}
 FAMILIES = [("HSD student", "hsd-paper-n.yaml", {}), ("HSD teacher", "hsd-teacher-n.yaml", {}),
-            ("GJADet", "gjadet-n.yaml", {"gjr_beta": 2.0})]
+            ("GJADet", "gjadet-n.yaml", {**GJADET_THEN, "gjr_beta": 2.0})]
 UNIFORM, PRIOR, DIRECT = {"dfl_prior": 0.0}, {}, {}  # training keys of the three variants
 ROWS = [  # label, model YAML, YAML overrides, training arguments; default rows
     ("YOLO11n", "yolo11n.yaml", {}, {}),
@@ -79,8 +81,8 @@ OPT_IN = [  # --rows only
       KD.items()),
     # GJADet's classification loss: GJR's reweighting over plain BCE (gjr_beta 0, the package default since
     # 2026-12-04: docs/design.md) and BCE, Ultralytics' loss
-    ("GJADet, 16 bins, prior, gjr_beta 0", "gjadet-n.yaml", {}, {"gjr_beta": 0.0}),
-    ("GJADet, 16 bins, prior, BCE", "gjadet-n.yaml", {}, {"cls_loss": "bce"}),
+    ("GJADet, 16 bins, prior, gjr_beta 0", "gjadet-n.yaml", {}, {**GJADET_THEN, "gjr_beta": 0.0}),
+    ("GJADet, 16 bins, prior, BCE", "gjadet-n.yaml", {}, {"cls_loss": "bce", "rfs": 0.0}),
 ]
 
 

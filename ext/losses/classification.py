@@ -8,9 +8,10 @@ Every loss here shares one calling convention, so that a detection criterion can
 that is all zero is a background anchor. No reduction is done: the caller sums and normalises. All
 computation happens in float32 with autocast disabled, whatever the input dtype.
 
-Losses: plain BCE, Focal, Quality Focal (QFL), EQL (``equalization.py``), EQLv2, EQFL (equalized quality focal) and GJR (gradient-guided joint
-representation, the GJADet classification loss). EQLv2, EQFL and GJR share :class:`GradientReweightedLoss`
-(``reweighted.py``), which keeps per-class gradient statistics in registered buffers (float32, shape [C]).
+Losses: plain BCE, Focal, Quality Focal (QFL), EQL (``equalization.py``), EQLv2, EQFL (equalized quality focal) and
+GJR (gradient-guided joint representation, the GJADet classification loss). EQLv2, EQFL and GJR share
+:class:`GradientReweightedLoss` (``reweighted.py``), which keeps per-class gradient statistics in registered buffers
+(float32, shape [C]).
 """
 
 from __future__ import annotations
@@ -98,10 +99,10 @@ def build_cls_loss(name: str, nc: int, **kw) -> nn.Module:
         **kw: optional settings; keys that do not apply to ``name`` are ignored. Recognised:
             gjr_gamma, gjr_mu, gjr_alpha, gjr_beta (gjr; beta's default 0, the BCE element: docs/design.md),
             eqlv2_gamma, eqlv2_mu, eqlv2_alpha (eqlv2; `gjr_mu` / `gjr_alpha` still set EQLv2's, with a deprecation
-            warning, where its own keys are at their defaults: `eqlv2_setting`), gjr_region (gjr, eqlv2 and eql), eql_lambda (eql),
-            eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A value of None
-            or a missing key means the default: the package's (cfg/default.yaml) for our keys, the class's own
-            for focal_* and qfl_beta, which are not keys of a run.
+            warning, where its own keys are at their defaults: `eqlv2_setting`), gjr_region (gjr, eqlv2 and eql),
+            eql_lambda (eql), eqfl_gamma, eqfl_scale (eqfl), focal_gamma, focal_alpha (focal), qfl_beta (qfl). A
+            value of None or a missing key means the default: the package's (cfg/default.yaml) for our keys, the
+            class's own for focal_* and qfl_beta, which are not keys of a run.
 
     Returns:
         nn.Module mapping (logits [..., C], targets [..., C]) -> float32 loss [..., C].

@@ -130,7 +130,7 @@ class DetectionLoss(v8DetectionLoss):
 
 class EndToEndLoss(E2ELoss):
     """Ultralytics' `E2ELoss` (one-to-many + one-to-one branches, decaying mix) over two `DetectionLoss` branches,
-    whose classification statistics (GJR/EQLv2 buffers, one set per branch) are saved and restored together.
+    whose classification statistics (GJR, EQL buffers; one set per branch) are saved and restored together.
 
     `state()` keys are prefixed with the branch name (`one2many.`, `one2one.`).
     """

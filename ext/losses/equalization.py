@@ -43,34 +43,42 @@ class EQLLoss(nn.Module):
 
     def __init__(self, nc: int, lam: float | None = None, region: str | None = None):
         super().__init__()
-        region = str(or_default(region, "gjr_region")).lower()
+        if nc < 1:
+            raise ValueError(f"nc must be >= 1, got {nc}")
+        lam, region = float(or_default(lam, "eql_lambda")), str(or_default(region, "gjr_region")).lower()
+        if not 0 <= lam < 1:
+            raise ValueError(f"eql_lambda={lam}: the rare-class share threshold must be in [0, 1) (1 would make every "
+                             "class rare)")
         if region not in REWEIGHT_REGIONS:
             raise ValueError(f"region={region!r} is invalid; valid regions: {', '.join(REWEIGHT_REGIONS)}")
         if region == "all":
             raise ValueError("cls_loss=eql ignores rare classes' negatives at foreground anchors; gjr_region=all would "
                              "ignore them at every anchor, so a rare class never learns background. Use foreground or "
                              "candidates")
-        self.nc, self.lam, self.region = int(nc), float(or_default(lam, "eql_lambda")), region
+        self.nc, self.lam, self.region = int(nc), lam, region
         self.candidates = None  # [..., 1] bool, set by the caller before each call when region == "candidates"
         self.register_buffer("fg_count", torch.zeros(self.nc, dtype=torch.float32))
 
     @property
     def rare(self) -> torch.Tensor:
         """[C] bool: the classes whose share of the counted foreground anchors is below ``lam``."""
-        total = self.fg_count.sum()
-        return (self.fg_count < self.lam * total) & (total > 0)
+        return self.fg_count < self.lam * self.fg_count.sum()  # no counts yet: none
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """BCE with the rare classes' negatives in the region dropped; [..., C] -> [..., C] float32."""
+        """BCE with the rare classes' negatives in the region dropped; [..., C] -> [..., C] float32.
+
+        Raises:
+            ValueError: a class count other than ``nc``; region "candidates" without ``candidates``.
+        """
         if logits.shape[-1] != self.nc:
             raise ValueError(f"expected {self.nc} classes in the last dim, got shape {tuple(logits.shape)}")
         if self.fg_count.device != logits.device:
             self.to(logits.device)
         with _no_autocast(logits):
             z, t = _as_float(logits, targets)
+            region = region_rows(t, self.region, self.candidates)  # checked before anything is counted
             if self.training and torch.is_grad_enabled():
                 self._count(t)
-            region = region_rows(t, self.region, self.candidates)
             ignored = region * self.rare.float() * (t <= 0).float()  # [..., C]
             return (1 - ignored) * F.binary_cross_entropy_with_logits(z, t, reduction="none")
 

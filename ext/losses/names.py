@@ -3,4 +3,5 @@ against them and the losses are built from them."""
 
 CLS_LOSSES = ("bce", "focal", "qfl", "eqlv2", "eqfl", "eql", "gjr")
 IOU_LOSSES = ("iou", "giou", "diou", "ciou")
-REWEIGHT_REGIONS = ("foreground", "candidates", "all")  # where GJR / EQLv2 count statistics and reweight, EQL drops rare negatives
+# where GJR / EQLv2 count statistics and reweight, and EQL drops rare classes' negatives (not "all")
+REWEIGHT_REGIONS = ("foreground", "candidates", "all")

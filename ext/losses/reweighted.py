@@ -1,5 +1,6 @@
-"""Gradient-reweighted classification losses: EQLv2 and GJR (GJADet), on one base that keeps per-class gradient
-statistics in registered buffers (float32, shape [C]), all-reduced across DDP ranks. Calling convention as in
+"""Gradient-reweighted classification losses: EQLv2, GJR (GJADet) and EQFL, on one base that keeps per-class gradient
+statistics in registered buffers (float32, shape [C]), all-reduced across DDP ranks; and `region_rows`, the anchors
+where a long-tail loss acts (`gjr_region`), shared with EQL (`equalization.py`). Calling convention as in
 `classification.py`: (logits [..., C], targets [..., C]) -> loss [..., C], float32."""
 
 from __future__ import annotations

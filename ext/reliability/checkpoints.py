@@ -1,6 +1,6 @@
 """What our checkpoints carry beyond Ultralytics': the loss's statistics (`loss_state`), and atomic writes.
 
-- Loss state: a classification loss with statistics (GJR / EQLv2 buffers; both branches on end-to-end heads) is
+- Loss state: a classification loss with statistics (its buffers: GJR, EQFL, EQL; both branches on end-to-end heads) is
   saved on the checkpoint's EMA model as float64 arrays, which survive the checkpoint's fp16 cast, and handed back
   to the model by a resumed run, whose next criterion restores them (`DetectorModel.init_criterion`).
 - Atomic writes: last.pt / best.pt are written to `*.partial` files renamed into place only when complete, so a

@@ -25,7 +25,7 @@ class NonFiniteGuard:
     How a step is skipped. Ultralytics' loop runs `trainer.scaler.scale(trainer.loss).backward()` once per step,
     right after the forward pass; `ExtTrainer` wraps the scaler in `GuardedScaler`, whose `scale` asks `check`.
     For a non-finite loss it returns a zero tensor unconnected to the model, so the backward adds nothing to the
-    accumulated gradients; the buffers of the model (BatchNorm statistics) and of the loss (GJR/EQLv2 statistics)
+    accumulated gradients; the buffers of the model (BatchNorm statistics) and of the loss (GJR, EQL statistics)
     are put back to their values before the step's forward pass (`snapshot` runs at each batch start); and
     `ExtTrainer.optimizer_step` makes no optimizer step and no EMA update unless a finite step has added gradients
     since the last one (`take_step`).

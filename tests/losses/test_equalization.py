@@ -1,11 +1,13 @@
 """Tests for ext.losses.equalization: EQL on a one-stage head, against an independent float64 computation."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from ext.defaults import ext_default
+from ext.keys import check_choices
 from ext.losses import EQLLoss, build_cls_loss
 
 # 6 anchors x 3 classes: class 0 on three anchors, class 1 on one, class 2 on none, two background anchors.
@@ -43,6 +45,7 @@ def test_candidates_also_drop_at_the_marked_background_rows():
     loss.candidates = None
     with pytest.raises(ValueError, match="candidates"):
         loss(torch.tensor(LOGITS), torch.tensor(TARGETS))
+    assert loss.fg_count.tolist() == [3.0, 1.0, 0.0]  # the refused call counted nothing
 
 
 def test_counts_accumulate_in_training_only_and_set_the_rare_classes():
@@ -76,6 +79,18 @@ def test_refuses_region_all_and_a_wrong_class_count():
         EQLLoss(3, region="none")
     with pytest.raises(ValueError, match="expected 3 classes"):
         EQLLoss(3)(torch.zeros(2, 4), torch.zeros(2, 4))
+    for lam in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
+            EQLLoss(3, lam=lam)
+
+
+@pytest.mark.parametrize("args", [{"cls_loss": "eql", "gjr_region": "all"},
+                                  SimpleNamespace(cls_loss="EQL", gjr_region="All")])
+def test_run_arguments_refuse_eql_at_every_anchor(args):
+    """Refused with the run's arguments (dict or namespace, any case), before any data or model is built."""
+    with pytest.raises(ValueError, match="'cls_loss=eql gjr_region=all' is invalid"):
+        check_choices(args)
+    check_choices({"cls_loss": "gjr", "gjr_region": "all"})  # GJR at every anchor is the public code's form
 
 
 def test_built_by_name_with_the_package_defaults_and_state_round_trip():
