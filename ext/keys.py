@@ -80,11 +80,11 @@ def arg(args, name: str):
 def check_choices(args) -> None:
     """Raise ValueError when a choice-valued argument (cls_loss, iou_loss, gjr_region) has a value outside its
     choices, or for `cls_loss=eql` with `gjr_region=all`."""
+    get = (lambda k: args.get(k)) if isinstance(args, dict) else (lambda k: getattr(args, k, None))
     for k, valid in CHOICES.items():
-        v = args.get(k) if isinstance(args, dict) else getattr(args, k, None)  # absent: not given, nothing to check
+        v = get(k)  # absent: not given, nothing to check
         if v is not None and str(v).lower() not in valid:
             raise ValueError(f"'{k}={v}' is invalid. Valid '{k}' values are {', '.join(valid)}.")
-    get = (lambda k: args.get(k)) if isinstance(args, dict) else (lambda k: getattr(args, k, None))
     if str(get("cls_loss")).lower() == "eql" and str(get("gjr_region")).lower() == "all":
         raise ValueError("'cls_loss=eql gjr_region=all' is invalid: EQL drops rare classes' negatives at the anchors "
                          "of gjr_region, and at every anchor a rare class would never learn background. Use "

@@ -11,8 +11,7 @@ from torch import nn
 
 from ..defaults import or_default
 from .elementwise import _as_float, _distributed_world, _no_autocast
-from .names import REWEIGHT_REGIONS
-from .reweighted import region_rows
+from .reweighted import checked_region, region_rows
 
 
 class EQLLoss(nn.Module):
@@ -45,12 +44,10 @@ class EQLLoss(nn.Module):
         super().__init__()
         if nc < 1:
             raise ValueError(f"nc must be >= 1, got {nc}")
-        lam, region = float(or_default(lam, "eql_lambda")), str(or_default(region, "gjr_region")).lower()
+        lam, region = float(or_default(lam, "eql_lambda")), checked_region(or_default(region, "gjr_region"))
         if not 0 <= lam < 1:
             raise ValueError(f"eql_lambda={lam}: the rare-class share threshold must be in [0, 1) (1 would make every "
                              "class rare)")
-        if region not in REWEIGHT_REGIONS:
-            raise ValueError(f"region={region!r} is invalid; valid regions: {', '.join(REWEIGHT_REGIONS)}")
         if region == "all":
             raise ValueError("cls_loss=eql ignores rare classes' negatives at foreground anchors; gjr_region=all would "
                              "ignore them at every anchor, so a rare class never learns background. Use foreground or "

@@ -15,6 +15,18 @@ from .elementwise import _as_float, _distributed_world, _no_autocast, quality_fo
 from .names import REWEIGHT_REGIONS
 
 
+def checked_region(region: str) -> str:
+    """``region`` in lower case, one of REWEIGHT_REGIONS.
+
+    Raises:
+        ValueError: any other value.
+    """
+    region = str(region).lower()
+    if region not in REWEIGHT_REGIONS:
+        raise ValueError(f"region={region!r} is invalid; valid regions: {', '.join(REWEIGHT_REGIONS)}")
+    return region
+
+
 def region_rows(targets: torch.Tensor, region: str, candidates: torch.Tensor | None = None) -> torch.Tensor | None:
     """[..., 1] float32, 1 on the rows (anchors) of ``region`` (REWEIGHT_REGIONS), or None for "all".
 
@@ -78,9 +90,7 @@ class GradientReweightedLoss(nn.Module):
         super().__init__()
         if nc < 1:
             raise ValueError(f"nc must be >= 1, got {nc}")
-        region = str(region).lower()
-        if region not in REWEIGHT_REGIONS:
-            raise ValueError(f"region={region!r} is invalid; valid regions: {', '.join(REWEIGHT_REGIONS)}")
+        region = checked_region(region)
         self.nc = int(nc)
         self.gamma = float(gamma)
         self.mu = float(mu)
