@@ -139,17 +139,13 @@ class GradientReweightedLoss(nn.Module):
             z, t = _as_float(logits, targets)
             pos_w, neg_w = self.class_weights()
             w = pos_w * t + neg_w * (1 - t)  # [..., C]
-            fg = self.region_mask(t)
+            fg = region_rows(t, self.region, self.candidates)
             if fg is not None:
                 w = fg * w + (1 - fg)  # rows outside the region: weight 1
             loss = w * self.element_loss(z, t)
             if self.training and torch.is_grad_enabled():
                 self._update_statistics(z.detach(), t, w.detach(), fg)
         return loss
-
-    def region_mask(self, targets: torch.Tensor) -> torch.Tensor | None:
-        """[..., 1] float32, 1 on the rows of the region (``region``), or None for every row."""
-        return region_rows(targets, self.region, self.candidates)
 
     @torch.no_grad()
     def _update_statistics(
@@ -161,7 +157,7 @@ class GradientReweightedLoss(nn.Module):
             logits: [..., C] float32 detached logits.
             targets: [..., C] float32 targets.
             weights: [..., C] float32 detached weights used in the loss.
-            fg: [..., 1] float32 mask of the region (`region_mask`), or None to count every anchor.
+            fg: [..., 1] float32 mask of the region (`region_rows`), or None to count every anchor.
         """
         gw = (logits.sigmoid() - targets).abs() * weights
         if fg is not None:
