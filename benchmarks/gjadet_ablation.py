@@ -70,6 +70,11 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     # #32 item 2, EQL-style ignoring: rare classes (< 5 % of the foreground anchors) lose their negatives there
     ("adaptive neck + EQL", NECK, {"cls_loss": "eql", "rfs": 0.0}),
     ("adaptive neck + EQL, rfs=0.3", NECK, {"cls_loss": "eql", "rfs": 0.3}),
+    # rfs 1.0 also repeats the parts of crash-synth and crash-synth-500 (in 31-54 % of the images); "equal steps":
+    # epochs cut to the optimizer steps of the other rows (equal_step_epochs), so only the sampling differs
+    ("adaptive neck + GJR, beta=0, rfs=1.0, equal steps", NECK,
+     {"cls_loss": "gjr", "gjr_beta": 0.0, "rfs": 1.0, "equal_steps": True}),
+    ("plain base + BCE, rfs=1.0, equal steps", BASE, {"cls_loss": "bce", "rfs": 1.0, "equal_steps": True}),
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
     ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),
@@ -99,13 +104,26 @@ def train_label_files(data: str) -> tuple[dict, list[Path]]:
     return d, sorted((Path(d["path"]) / "labels" / Path(d["train"]).name).glob("*.txt"))
 
 
+def image_classes(files: list[Path]) -> list[np.ndarray]:
+    """Per YOLO label file, the class ids of its boxes (int array)."""
+    return [np.array([int(line.split()[0]) for line in f.read_text().splitlines() if line.strip()], dtype=int)
+            for f in files]
+
+
+def equal_step_epochs(data: str, epochs: int, batch: int, rfs: float) -> int:
+    """Epochs of repeat-factor sampling at threshold `rfs` with about the optimizer steps of `epochs` plain epochs:
+    epochs * ceil(N / batch) / ceil(L / batch), rounded, where N is the training split and L an rfs epoch."""
+    d, files = train_label_files(data)
+    length = round(repeat_factors(image_classes(files), len(d["names"]), rfs).sum())
+    return max(1, round(epochs * -(-len(files) // batch) / -(-length // batch)))
+
+
 def counts_report(a, argv) -> list[str]:
     """Per class of the training split: boxes, share of the boxes, group (what the validator's AP rare / common
     average over), images with the class and their share (what repeat-factor sampling reads), the class's repeat
     factor at `--rfs`; below, how many images repeat and the length of an rfs epoch."""
     d, files = train_label_files(a.data)
-    per_image = [np.array([int(line.split()[0]) for line in f.read_text().splitlines() if line.strip()], dtype=int)
-                 for f in files]
+    per_image = image_classes(files)
     nc = len(d["names"])
     counts, share = train_instance_counts(files, nc), image_share(per_image, nc)
     group = group_of(class_groups(counts))
@@ -167,6 +185,9 @@ def main(argv=None) -> None:
                     iou_loss="ciou")
         for label, cfg, extra in rows:
             name = f"{label.replace(' ', '')}-s{seed}"
+            if extra.get("equal_steps"):
+                extra = {k: v for k, v in extra.items() if k != "equal_steps"}
+                extra["epochs"] = equal_step_epochs(a.data, a.epochs, a.batch, extra["rfs"])
             key = dict(epochs=extra.get("epochs", a.epochs), imgsz=a.imgsz, batch=a.batch, nbs=base["nbs"])
             metrics = record.get(name, key)
             if metrics is None and a.report_only:

@@ -66,7 +66,7 @@ def test_the_equal_step_row_trains_its_own_epochs_under_its_own_record_key(calls
     assert "GJADet+BCE,rfs=1.0,21epochs-s0|batch=8,epochs=21," in text and "GJADet+BCE-s0|batch=8,epochs=30," in text
 
 
-def test_counts_report_against_counts_by_hand(tmp_path):
+def two_class_set(tmp_path):
     """4 training images: class 0 twice in each, class 1 once in one: 9 boxes; class 1 in 25 % of the images, so at
     rfs=1 its image repeats sqrt(1 / 0.25) = 2 times and an epoch holds 3 + 2 = 5 images."""
     labels = tmp_path / "labels" / "train"
@@ -76,6 +76,11 @@ def test_counts_report_against_counts_by_hand(tmp_path):
         (labels / f"im{i}.txt").write_text("\n".join(rows) + "\n")
     data = tmp_path / "d.yaml"
     data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/train\nnames:\n  0: point\n  1: wheel\n")
+    return data
+
+
+def test_counts_report_against_counts_by_hand(tmp_path):
+    data = two_class_set(tmp_path)
     out = tmp_path / "c.md"
     gjadet_ablation.main(["--counts", "--data", str(data), "--out", str(out)])
     text = out.read_text()
@@ -83,3 +88,16 @@ def test_counts_report_against_counts_by_hand(tmp_path):
     assert "| point | 8 | 88.9% | frequent | 4 | 100.0% | 1.00 |" in text
     assert "| wheel | 1 | 11.1% | common | 1 | 25.0% | 2.00 |" in text
     assert "25% of the images repeat (factor up to 2.00); an epoch holds 5 images for 4 (1.25x the steps)" in text
+
+
+def test_an_equal_step_row_trains_the_epochs_of_the_plain_rows_steps(calls, tmp_path):
+    """two_class_set at rfs=1: 5 images an epoch for 4; at batch 2, 3 steps an epoch for 2, so 30 plain epochs (60
+    steps) are 20 rfs epochs."""
+    data, record = two_class_set(tmp_path), tmp_path / "r.json"
+    gjadet_ablation.main(["--data", str(data), "--epochs", "30", "--batch", "2", "--seeds", "0", "--rows",
+                          "plain base + BCE, rfs=1.0, equal steps", "plain base + BCE", "--project",
+                          str(tmp_path / "p"), "--out", str(tmp_path / "t.md"), "--record", str(record)])
+    (cfg, args, name), (_, plain, _) = calls
+    assert (cfg, name, args["epochs"], args["rfs"], plain["epochs"]) == (
+        "gjadet-pafpn-n.yaml", "plainbase+BCE,rfs=1.0,equalsteps-s0", 20, 1.0, 30)
+    assert "equal_steps" not in args and "plainbase+BCE,rfs=1.0,equalsteps-s0|batch=2,epochs=20," in record.read_text()
