@@ -24,7 +24,7 @@ from ultralytics.cfg import check_cfg, check_dict_alignment, merge_equals_args, 
 from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_DICT, LOGGER
 
 from .defaults import ext_defaults
-from .losses.names import CLS_LOSSES, IOU_LOSSES, REWEIGHT_REGIONS
+from .losses.names import CLS_LOSSES, EQL_EVERY_ANCHOR, IOU_LOSSES, REWEIGHT_REGIONS
 
 CHOICES = {"cls_loss": CLS_LOSSES, "iou_loss": IOU_LOSSES, "gjr_region": REWEIGHT_REGIONS}
 VERBATIM = {"name", "project"}  # run folder names: Ultralytics keeps these words as typed
@@ -86,9 +86,7 @@ def check_choices(args) -> None:
         if v is not None and str(v).lower() not in valid:
             raise ValueError(f"'{k}={v}' is invalid. Valid '{k}' values are {', '.join(valid)}.")
     if str(get("cls_loss")).lower() == "eql" and str(get("gjr_region")).lower() == "all":
-        raise ValueError("'cls_loss=eql gjr_region=all' is invalid: EQL drops rare classes' negatives at the anchors "
-                         "of gjr_region, and at every anchor a rare class would never learn background. Use "
-                         "gjr_region=foreground or candidates.")
+        raise ValueError(EQL_EVERY_ANCHOR)
 
 
 def check_types(values: dict, defaults: dict) -> dict:

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..defaults import or_default
 from .elementwise import _as_float, _distributed_world, _no_autocast
+from .names import EQL_EVERY_ANCHOR
 from .reweighted import checked_region, region_rows
 
 
@@ -49,9 +50,7 @@ class EQLLoss(nn.Module):
             raise ValueError(f"eql_lambda={lam}: the rare-class share threshold must be in [0, 1) (1 would make every "
                              "class rare)")
         if region == "all":
-            raise ValueError("cls_loss=eql ignores rare classes' negatives at foreground anchors; gjr_region=all would "
-                             "ignore them at every anchor, so a rare class never learns background. Use foreground or "
-                             "candidates")
+            raise ValueError(EQL_EVERY_ANCHOR)
         self.nc, self.lam, self.region = int(nc), lam, region
         self.candidates = None  # [..., 1] bool, set by the caller before each call when region == "candidates"
         self.register_buffer("fg_count", torch.zeros(self.nc, dtype=torch.float32))

@@ -73,7 +73,7 @@ def test_no_rare_class_is_bce_and_gradients_flow():
 
 
 def test_refuses_region_all_and_a_wrong_class_count():
-    with pytest.raises(ValueError, match="never learns background"):
+    with pytest.raises(ValueError, match="at every anchor a rare class would never learn background"):
         EQLLoss(3, region="all")
     with pytest.raises(ValueError, match="region='none' is invalid"):
         EQLLoss(3, region="none")
