@@ -33,6 +33,8 @@ ROWS = {  # label: (model YAML, training keys, epochs multiplier); "teacher" in 
     "student, one run (online LD), aux_weight=0.25": (STUDENT, {"distill_model": TEACHER, "aux_weight": 0.25}, 1),
     "student alone, 2x epochs": (STUDENT, {}, 2),
     "student, two runs (inherit + LD)": (STUDENT, {"teacher": "pretrained+distill_model"}, 1),
+    # the recipe's student also trained to its plateau (400 epochs, early stopping as the 2x student alone)
+    "student, two runs (inherit + LD), 2x epochs": (STUDENT, {"teacher": "pretrained+distill_model"}, 2),
     "student, two runs (inherit + LD + VLR)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_vlr": 0.25}, 1),
     "student, two runs (inherit + CrossKD)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_cross": True}, 1),
     "student, two runs (inherit alone)": (STUDENT, {"teacher": "pretrained"}, 1),

@@ -58,3 +58,21 @@ def test_eval_data_validates_on_the_held_out_set_and_is_recorded_apart(monkeypat
     assert "validated on fault-synth-holdout" in (tmp_path / "held.md").read_text()
     hsd_online.main([*common, "--out", str(tmp_path / "val.md"), "--report-only"])
     assert "| student alone | 7 | 0.500 ± 0.000 |" in (tmp_path / "val.md").read_text()
+
+
+def test_the_recipe_to_its_plateau_takes_the_teacher_of_the_base_epochs(monkeypatch, tmp_path):
+    """'student, two runs (inherit + LD), 2x epochs': the teacher of the seed at --epochs, the student at twice them
+    from its weights (inherit + LD); the time column counts both runs."""
+    calls = []
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: calls.append((cfg, args, name)) or name)
+    monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: {"params": 7, "mAP50-95": 0.5,
+                                                                                 "CDR@0.5": 1.0})
+    monkeypatch.setattr(hsd_online, "train_seconds", lambda best: 30.0 if best.startswith("Teacher") else 60.0)
+    hsd_online.main(["--seeds", "0", "--epochs", "5", "--out", str(tmp_path / "t.md"), "--record",
+                     str(tmp_path / "r.json"), "--rows", "student alone", "student, two runs (inherit + LD), 2x epochs"])
+    (teacher_cfg, teacher, teacher_name), (cfg, student, name) = calls[-2:]  # after the teacher's and alone's rows
+    assert (teacher_cfg, teacher["epochs"], teacher_name) == ("hsd-teacher-n.yaml", 5, "Teacher-s0")
+    assert (cfg, student["epochs"], name) == ("hsd-n.yaml", 10, "StudentTwoRunsInheritLd2XEpochs-s0")
+    assert student["pretrained"] == student["distill_model"] == "Teacher-s0"
+    assert "| student, two runs (inherit + LD), 2x epochs | 7 | 0.500 ± 0.000 | 100% | 1.00 | 1.50 |" in \
+        (tmp_path / "t.md").read_text()  # (60 + 30) s / 60 s
