@@ -1,6 +1,6 @@
 """The package defaults of our keys, read from `cfg/default.yaml`: the one place each is set. `ext.keys` adds them to
 Ultralytics' configuration; constructors that are also called outside a run (the loss classes) take theirs from
-here, so no key has a second default. Family defaults (e.g. GJADet's `rfs=0.3`) are each trainer's `defaults`,
+here, so no key has a second default. Family defaults (e.g. GJADet's `rfs=1.0`) are each trainer's `defaults`,
 shown by `fdet help model=...`."""
 
 from __future__ import annotations

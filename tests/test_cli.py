@@ -88,7 +88,7 @@ def test_help_shows_family_defaults_from_the_trainers(capsys):
     assert lines["cls_loss"].startswith("cls_loss=bce") and lines["iou_loss"].startswith("iou_loss=ciou")
     assert main(["help", "model=gjadet-n.yaml"]) == 0
     out = capsys.readouterr().out
-    assert "GJADet family" in out and "rfs=0.3" in out
+    assert "GJADet family" in out and "rfs=1.0" in out
     assert main(["help", "model=hsd-n.yaml"]) == 0
     out = capsys.readouterr().out
     assert "iou_loss=giou" in out and "dis=0.0" in out

@@ -106,15 +106,15 @@ def gjadet_train_loader(data, tiny, tmp_path, monkeypatch, **args):
 
 @pytest.mark.parametrize("args, sampled", [({}, True), ({"rfs": 0.0}, False), ({"rect": True}, False)])
 def test_gjadet_samples_by_repeat_factor_by_default(crash_tiny, tiny, tmp_path, monkeypatch, args, sampled):
-    """GJADet's family default `rfs=0.3` (docs/design.md, #32): on unless the user turns it off; with rect=True,
+    """GJADet's family default `rfs=1.0` (docs/design.md, #32): on unless the user turns it off; with rect=True,
     which has no sampler to replace, it is off with a word why, not an error."""
     trainer, loader, logged = gjadet_train_loader(crash_tiny, tiny, tmp_path, monkeypatch, **args)
-    assert trainer.args.rfs == (0.0 if args else 0.3)  # what the run records and DDP workers read
+    assert trainer.args.rfs == (0.0 if args else 1.0)  # what the run records and DDP workers read
     s = batch_source(loader)
     assert isinstance(s, RepeatFactorSampler) == sampled
     if sampled:
         labels = [lb["cls"] for lb in loader.dataset.labels]
-        np.testing.assert_allclose(s.factors, repeat_factors(labels, 5, 0.3))
+        np.testing.assert_allclose(s.factors, repeat_factors(labels, 5, 1.0))
     assert any("(the family default) is off" in m for m in logged["info"]) == ("rect" in args)
     assert not logged["warning"]
 

@@ -175,7 +175,7 @@ def test_gjr_region_candidates_are_the_anchors_inside_a_ground_truth_box():
 @pytest.mark.parametrize("user, name", [({}, "GJRLoss"), ({"cls_loss": "bce"}, "BCEWithLogitsLoss"),
                                         ({"cls_loss": "eql"}, "EQLLoss")])
 def test_gjadet_family_takes_gjr_over_bce_unless_told(user, name, crash_tiny, tiny, tmp_path):
-    """GJADet's family default (docs/design.md, #32): GJR's reweighting over BCE (gjr_beta 0) beside rfs=0.3; a
+    """GJADet's family default (docs/design.md, #32): GJR's reweighting over BCE (gjr_beta 0) beside rfs=1.0; a
     `cls_loss` the user names wins."""
     from ext.models.gjadet.train import GJADetTrainer
 
@@ -184,7 +184,7 @@ def test_gjadet_family_takes_gjr_over_bce_unless_told(user, name, crash_tiny, ti
     model = trainer.get_model(cfg="gjadet-n.yaml", verbose=False)
     model.args = trainer.args
     loss = DetectionLoss(model).classification_loss
-    assert type(loss).__name__ == name and trainer.args.rfs == 0.3
+    assert type(loss).__name__ == name and trainer.args.rfs == 1.0
     assert ("cls_loss" in trainer.family_keys) == (not user)
     if name == "GJRLoss":
         assert loss.beta == 0.0 and loss.region == "foreground"

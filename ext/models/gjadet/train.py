@@ -1,5 +1,5 @@
 """`GJADetTrainer`: our trainer with GJADet's defaults (GJR's reweighting over BCE with repeat-factor sampling
-at 0.3, CIoU box loss; the paper's form is `cls_loss=gjr gjr_beta=2 rfs=0`, docs/design.md) and a log of the
+at 1.0, CIoU box loss; the paper's form is `cls_loss=gjr gjr_beta=2 rfs=0`, docs/design.md) and a log of the
 per-class gradient ratio of GJR / EQLv2 when one is chosen (`gjr_ratio.csv`, `gjr_ratio.png` in the run folder)."""
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ def plot_gradient_ratio(trainer) -> None:
 
 class GJADetTrainer(ExtTrainer):
     """Trains GJADet models (any YAML) with GJR's reweighting over BCE (`cls_loss=gjr`, the package's `gjr_beta` 0)
-    and repeat-factor sampling (`rfs=0.3`) unless told otherwise (CIoU, the package's box loss); why, with the
+    and repeat-factor sampling (`rfs=1.0`) unless told otherwise (CIoU, the package's box loss); why, with the
     figures: docs/design.md, "GJADet's default by evidence"."""
 
     model_class = GJADetModel
     validator_class = GJADetValidator
-    defaults = {"cls_loss": "gjr", "rfs": 0.3}
+    defaults = {"cls_loss": "gjr", "rfs": 1.0}
 
     def __init__(self, cfg=None, overrides: dict | None = None, _callbacks=None):
         super().__init__(**({"cfg": cfg} if cfg else {}), overrides=overrides, _callbacks=_callbacks)
