@@ -65,7 +65,7 @@ def test_e2e_skipped_step_leaves_both_branches_statistics(monkeypatch, crash_tin
     model.add_callback("on_train_batch_start", lambda t: before.append(criterion_of(t).state()))
     model.add_callback("on_train_batch_end", lambda t: after.append(t.model.criterion.state()))
     model.train(data=crash_tiny, project=str(tmp_path), name="skip", cls_loss="gjr", **tiny)
-    assert model.trainer.nan_guard.total == 1 and len(after) == 2
+    assert model.trainer.nan_guard.total == 1 and len(after) == len(model.trainer.train_loader) >= 2
     for k in before[0]:
         np.testing.assert_array_equal(after[0][k], before[0][k], err_msg=k)  # skipped: untouched
     assert any(not np.array_equal(after[1][k], before[1][k]) for k in before[1])  # finite: updated
