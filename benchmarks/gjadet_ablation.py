@@ -45,7 +45,8 @@ WIDE = "runs/gjadet-neck/gjadet-plain-pafpn-neck-x1-1-wide.yaml"  # the base wid
 ROWS = [  # label, model, extra training arguments; rows of the GJADet family (gjadet-*.yaml, the plain base too) pin
     # rfs to what they were trained with (the family default changed; 0 and 0.3 repeat no image of crash-synth,
     # crash-synth-500 and rail-tracks)
-    ("plain base + BCE", BASE, {"cls_loss": "bce", "rfs": 0.0}),  # YOLOv8n's layers with GJADet's box start (dfl_prior 2)
+    # YOLOv8n's layers with GJADet's box start (dfl_prior 2)
+    ("plain base + BCE", BASE, {"cls_loss": "bce", "rfs": 0.0}),
     ("PAFPN + BCE", PLAIN, {"cls_loss": "bce"}),  # Ultralytics' YOLOv8n: its own uniform box start
     ("PAFPN + BCE + cls_pw=1", PLAIN, {"cls_loss": "bce", "cls_pw": 1.0}),
     ("adaptive neck + BCE", NECK, {"cls_loss": "bce", "rfs": 0.0}),
@@ -61,7 +62,8 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     # the closest prior art to GJR (EFL paper, CVPR 2022)
     ("adaptive neck + EQFL", NECK, {"cls_loss": "eqfl", "rfs": 0.3}),
     ("adaptive neck + BCE, rfs=0.3", NECK, {"cls_loss": "bce", "rfs": 0.3}),  # what the field does on the data side
-    ("plain base x1.1 wide + BCE", WIDE, {"cls_loss": "bce", "rfs": 0.0}),  # the plain neck widened to the adaptive one's latency
+    # the plain neck widened to the adaptive one's latency
+    ("plain base x1.1 wide + BCE", WIDE, {"cls_loss": "bce", "rfs": 0.0}),
     ("plain base + BCE, rfs=0.3", BASE, {"cls_loss": "bce", "rfs": 0.3}),  # does the neck pay once the data side does
     # crash-synth-lt at rfs 0.3: 603 images an epoch for 512 (1.18x the steps); 25 epochs ~ 30 of 512 (0.98x)
     ("adaptive neck + BCE, rfs=0.3, 25 epochs", NECK, {"cls_loss": "bce", "rfs": 0.3, "epochs": 25}),
