@@ -1,5 +1,5 @@
 """HSD in one run (`distill_model=<teacher YAML>`: the teacher's neck and head trained beside the student on its
-backbone, LD online) against the student trained alone, at the same epochs and at twice them (more than the one
+backbone, LD online) against the student trained alone, at the same epochs, at twice and three times them (more than the one
 run's cost), against the teacher, and against the two-run recipe (teacher, then the student from its backbone with
 LD, with LD also on the valuable localization region `ld_vlr=0.25`, with CrossKD `ld_cross=True`, or alone); paired seeds; mAP50-95, the student's share of the teacher's, training time; writes a table to docs/.
 
@@ -32,6 +32,8 @@ ROWS = {  # label: (model YAML, training keys, epochs multiplier); "teacher" in 
     "student, one run, no LD": (STUDENT, {"distill_model": TEACHER, "ld_weight": 0.0}, 1),
     "student, one run (online LD), aux_weight=0.25": (STUDENT, {"distill_model": TEACHER, "aux_weight": 0.25}, 1),
     "student alone, 2x epochs": (STUDENT, {}, 2),
+    # the teacher's plus the recipe's 2x student epochs (200 + 400 on fault-synth): its equal-epochs comparison
+    "student alone, 3x epochs": (STUDENT, {}, 3),
     "student, two runs (inherit + LD)": (STUDENT, {"teacher": "pretrained+distill_model"}, 1),
     # the recipe's student also trained to its plateau (400 epochs, early stopping as the 2x student alone)
     "student, two runs (inherit + LD), 2x epochs": (STUDENT, {"teacher": "pretrained+distill_model"}, 2),

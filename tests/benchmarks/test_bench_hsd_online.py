@@ -28,16 +28,17 @@ def test_rows_wiring_share_and_time_from_the_runs(monkeypatch, tmp_path):
 
 
 def test_the_teacher_is_trained_only_for_rows_that_take_it(monkeypatch, tmp_path):
-    """A row that needs no trained teacher (the student alone, twice the epochs) trains no teacher; its share column
-    is empty until a teacher of the seed is recorded."""
+    """A row that needs no trained teacher (the student alone, twice or three times the epochs) trains no teacher;
+    its share column is empty until a teacher of the seed is recorded."""
     calls = []
-    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: calls.append(name) or name)
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: calls.append((name, args["epochs"]))
+                        or name)
     monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: {"params": 7, "mAP50-95": 0.5,
                                                                                  "CDR@0.5": 1.0})
     monkeypatch.setattr(hsd_online, "train_seconds", lambda best: 10.0)
     hsd_online.main(["--seeds", "3", "--epochs", "5", "--out", str(tmp_path / "t.md"), "--record",
-                     str(tmp_path / "r.json"), "--rows", "student alone, 2x epochs"])
-    assert calls == ["StudentAlone2XEpochs-s3"]
+                     str(tmp_path / "r.json"), "--rows", "student alone, 2x epochs", "student alone, 3x epochs"])
+    assert calls == [("StudentAlone2XEpochs-s3", 10), ("StudentAlone3XEpochs-s3", 15)]
     assert "| student alone, 2x epochs | 7 | 0.500 ± 0.000 | - |" in (tmp_path / "t.md").read_text()
 
 
