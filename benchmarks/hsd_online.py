@@ -1,7 +1,8 @@
 """HSD in one run (`distill_model=<teacher YAML>`: the teacher's neck and head trained beside the student on its
-backbone, LD online) against the student trained alone, at the same epochs, at twice and three times them (more than the one
-run's cost), against the teacher, and against the two-run recipe (teacher, then the student from its backbone with
-LD, with LD also on the valuable localization region `ld_vlr=0.25`, with CrossKD `ld_cross=True`, or alone); paired seeds; mAP50-95, the student's share of the teacher's, training time; writes a table to docs/.
+backbone, LD online) against the student trained alone, at the same epochs, at twice and three times them (more than
+the one run's cost), against the teacher, and against the two-run recipe (teacher, then the student from its backbone
+with LD, with LD also on the valuable localization region `ld_vlr=0.25`, with CrossKD `ld_cross=True`, or alone);
+paired seeds; mAP50-95, the student's share of the teacher's, training time; writes a table to docs/.
 
     python benchmarks/hsd_online.py [--data rail-tracks] [--epochs 60] [--batch 16] [--nbs 64] [--seeds 0 1 2]
                                     [--rows LABEL ...] [--out docs/hsd_online_<data>.md]
