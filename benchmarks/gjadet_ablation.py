@@ -81,6 +81,9 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     ("adaptive neck + GJR, beta=0, rfs=1.0, equal steps", NECK,
      {"cls_loss": "gjr", "gjr_beta": 0.0, "rfs": 1.0, "equal_steps": True}),
     ("plain base + BCE, rfs=1.0, equal steps", BASE, {"cls_loss": "bce", "rfs": 1.0, "equal_steps": True}),
+    # GJR against BCE on the plain neck at the default sampling: does the loss pay without the neck
+    ("plain base + GJR, beta=0, rfs=1.0, equal steps", BASE,
+     {"cls_loss": "gjr", "gjr_beta": 0.0, "rfs": 1.0, "equal_steps": True}),
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
     ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),
