@@ -70,7 +70,7 @@ KD = {"dis": {"dis": 6.0, "ld_weight": 0.0}, "LD": {"dis": 0.0, **LD}, "dis + LD
       "inherit + gated LD": {"inherit": True, "dis": 0.0, "ld_gate": True, **LD},
       # LD in the first 30 epochs only (ld_epochs; half of the default 60): early-stopped distillation
       "inherit + LD 30 epochs": {"inherit": True, "dis": 0.0, "ld_epochs": 30, **LD},
-      # the class-logit KL at the student's foreground anchors (ld_cls, column kd_cls_loss), with and without LD
+      # the class-logit KL at the student's foreground anchors (ld_cls, column clskd_loss), with and without LD
       "inherit + class KD": {"inherit": True, "dis": 0.0, **LD, "ld_weight": 0.0, "ld_cls": 1.0},
       "inherit + LD + class KD": {"inherit": True, "dis": 0.0, "ld_cls": 1.0, **LD}}  # distilled rows: training keys
 OPT_IN = [  # --rows only

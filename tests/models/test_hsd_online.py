@@ -58,7 +58,7 @@ def test_run_layers_is_the_models_own_forward():
 def test_gradients_the_heavy_loss_reaches_the_backbone_and_ld_only_the_student():
     m = online(ld_weight=1.0).train()
     loss, items = m.loss(batch())
-    assert list(items)[-4:] == ["dis_loss", "ld_loss", "kd_cls_loss", "aux_loss"] and len(loss) == 7
+    assert list(items)[-4:] == ["dis_loss", "ld_loss", "clskd_loss", "aux_loss"] and len(loss) == 7
     assert items["aux_loss"].item() > 0 and items["ld_loss"].item() > 0
     loss[-1].backward(retain_graph=True)  # the heavy branch's own loss
     assert m.student_model.model[0].conv.weight.grad.abs().sum() > 0  # shared backbone

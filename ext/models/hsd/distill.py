@@ -12,7 +12,7 @@ divided by the number of images B, with the KL averaged over the reg_max bins an
 (`ext.losses.ld_kl`) and w_i the student's detached top class score (as in GFL/LD). Like the LD head that the
 HSD code uses, the term is a score-weighted sum over positives, not a mean: it grows with the number of objects,
 where the box and DFL terms are normalised by the total target score. Optional `ld_cls` adds a sigmoid KL on the
-class logits at the same anchors (mean over them), in its own column `kd_cls_loss`. Both in float32. dfl / 0.25 is
+class logits at the same anchors (mean over them), in its own column `clskd_loss`. Both in float32. dfl / 0.25 is
 Ultralytics' DFL gain over the paper's FD weight, so that `ld_weight` keeps the paper's meaning, its balance against
 the distribution loss (ld_weight 0.25 is a gain of 1.5 at Ultralytics' dfl 1.5).
 
@@ -179,14 +179,14 @@ class LDDistillationModel(DistillationModel):
         return weight > 0 or w_cls > 0 or self._vlr_gain() > 0
 
     def loss(self, batch: dict, preds=None):
-        """Ultralytics' student + feature loss, with `ld_loss` (box: LD or box distillation) and `kd_cls_loss`
+        """Ultralytics' student + feature loss, with `ld_loss` (box: LD or box distillation) and `clskd_loss`
         (class-logit KL, `ld_cls`) appended, each its own results.csv column (zero outside training)."""
         loss, items = super().loss(batch, preds)
         kd = torch.zeros(2, device=loss.device)
         weight, T, w_cls = self._ld_args()
         if self.training and self.distils(weight, w_cls):
             kd = self.kd_terms(weight, T, w_cls)
-        items["ld_loss"], items["kd_cls_loss"] = kd[:1].detach(), kd[1:].detach()
+        items["ld_loss"], items["clskd_loss"] = kd[:1].detach(), kd[1:].detach()
         return torch.cat([loss, kd * batch["img"].shape[0]]), items
 
     def kd_terms(self, weight: float, T: float, w_cls: float) -> torch.Tensor:

@@ -6,7 +6,7 @@ per step, beside the student's HKN + HKH. One optimizer trains all of it with
 
     loss = student detection loss + aux_weight * heavy branch's detection loss (column `aux_loss`)
            + LD (or box distillation) and the class KL from the heavy branch's detached outputs to the student's
-             (columns `ld_loss`, `kd_cls_loss`, the weights of offline distillation: ld_weight, ld_T, ld_cls)
+             (columns `ld_loss`, `clskd_loss`, the weights of offline distillation: ld_weight, ld_T, ld_cls)
 
 so the heavy branch's gradients reach the student only through the shared backbone, and its predictions teach the
 student's head online. Ultralytics strips a distillation wrapper to its student when a run ends, so best.pt holds the
@@ -144,7 +144,7 @@ class OnlineDistillationModel(LDDistillationModel):
         kd = self.kd_terms(weight, T, w_cls) if self.distils(weight, w_cls) else torch.zeros(2, device=loss.device)
         b = batch["img"].shape[0]
         zero = torch.zeros(1, device=loss.device)
-        items.update(dis_loss=zero, ld_loss=kd[:1].detach(), kd_cls_loss=kd[1:].detach(),
+        items.update(dis_loss=zero, ld_loss=kd[:1].detach(), clskd_loss=kd[1:].detach(),
                      aux_loss=(heavy_loss / b).detach().reshape(1))
         return torch.cat([loss, zero, kd * b, heavy_loss.reshape(1)]), items
 
