@@ -104,8 +104,8 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
     teacher = {r["seed"]: r for r in results["teacher"]}
     alone = {r["seed"]: r["seconds"] for r in results.get("student alone", [])}
     lines = [f"# HSD in one run on {a.data} ({datetime.date.today()})", "", f"Command: `{command_line('hsd_online.py', argv)}`",
-             "", f"From scratch, {a.epochs} epochs (rows marked 2x: {2 * a.epochs}), {a.imgsz} px, batch {a.batch}, "
-             f"nbs {a.nbs}, seeds {a.seeds} (runs done: last column); "
+             "", f"From scratch, {a.epochs} epochs (rows marked 2x: {2 * a.epochs}, 3x: {3 * a.epochs}), {a.imgsz} px, "
+             f"batch {a.batch}, nbs {a.nbs}, seeds {a.seeds} (runs done: last column); "
              + (f"validated on {a.eval_data} (best.pt picked on {a.data}'s val split); " if a.eval_data else "")
              + "mean ± std over the seeds done. Share: the row's mAP50-95 over the "
              "teacher's, seed by seed. Time: training time over the student alone's, seed by seed (two runs: "
