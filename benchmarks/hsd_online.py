@@ -36,7 +36,7 @@ ROWS = {  # label: (model YAML, training keys, epochs multiplier); "teacher" in 
     # the teacher's plus the recipe's 2x student epochs (200 + 400 on fault-synth): its equal-epochs comparison
     "student alone, 3x epochs": (STUDENT, {}, 3),
     "student, two runs (inherit + LD)": (STUDENT, {"teacher": "pretrained+distill_model"}, 1),
-    # the recipe's student also trained to its plateau (400 epochs, early stopping as the 2x student alone)
+    # the recipe's student trained twice as long (400 epochs, early stopping as the 2x student alone)
     "student, two runs (inherit + LD), 2x epochs": (STUDENT, {"teacher": "pretrained+distill_model"}, 2),
     "student, two runs (inherit + LD + VLR)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_vlr": 0.25}, 1),
     "student, two runs (inherit + CrossKD)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_cross": True}, 1),
