@@ -35,13 +35,15 @@ from ext.data.repeat_factor import image_share, repeat_factors
 from ext.metrics.longtail import class_groups, group_of, train_instance_counts
 from ext.models.report import evaluate
 
-from gjadet_neck import variants, write_yamls
+from gjadet_neck import PARTS, variants, write_yamls
 from latency import export, measure
 from runs import Record, command_line, cpu_description, train_or_reuse, training_parser, write_report
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 BASE = "gjadet-pafpn-n.yaml"  # the plain base: GJADet's backbone, box start and trainer with Ultralytics' PAFPN
-WIDE = "runs/gjadet-neck/gjadet-plain-pafpn-neck-x1-1-wide.yaml"  # the base widened past the adaptive neck's latency
+VARIANT_DIR = "runs/gjadet-neck"  # the neck variants' YAMLs, as benchmarks/gjadet_neck.py writes them
+WIDE = f"{VARIANT_DIR}/gjadet-plain-pafpn-neck-x1-1-wide.yaml"  # the base widened past the adaptive neck's latency
+ONE_PART = {p: f"{VARIANT_DIR}/gjadet-adaptive-{p}.yaml" for p in PARTS}  # the adaptive neck with one part only
 ROWS = [  # label, model, extra training arguments; rows of the GJADet family (gjadet-*.yaml, the plain base too) pin
     # rfs to what they were trained with (the family default changed; 0 and 0.3 repeat no image of crash-synth,
     # crash-synth-500 and rail-tracks)
@@ -84,6 +86,8 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     # GJR against BCE on the plain neck at the default sampling: does the loss pay without the neck
     ("plain base + GJR, beta=0, rfs=1.0, equal steps", BASE,
      {"cls_loss": "gjr", "gjr_beta": 0.0, "rfs": 1.0, "equal_steps": True}),
+    # #32 item 3: which attention part carries the adaptive neck's gain (against 'adaptive neck + BCE')
+    *((f"adaptive neck, {p} attention only + BCE", ONE_PART[p], {"cls_loss": "bce", "rfs": 0.0}) for p in PARTS),
 ]
 LONGTAIL = [  # --longtail: the GJADet default against YOLO26n and the field's long-tail answers, on a larger set
     ("YOLO26n", "yolo26n.yaml", {"cls_loss": "bce"}),
@@ -178,8 +182,8 @@ def main(argv=None) -> None:
         if unknown:
             ap.error(f"unknown rows {sorted(unknown)}; valid: {list(known)}")
         rows = [known[label] for label in a.rows]
-    if any(r[1] == WIDE for r in rows):  # the widened base's YAML, as benchmarks/gjadet_neck.py writes it
-        write_yamls({k: v for k, v in variants([1.1]).items() if "wide" in k}, Path(WIDE).parent)
+    if any(r[1].startswith(VARIANT_DIR) for r in rows):  # the neck variants' YAMLs, as gjadet_neck.py writes them
+        write_yamls(variants([1.1]), Path(VARIANT_DIR))
     record = Record(a.record or Path(__file__).parent / "results" / f"gjadet_ablation_{Path(a.data).stem}.json")
     a.out = a.out or f"docs/gjadet_benchmark_{Path(a.data).stem}.md"
     project = str(Path(a.project or f"runs/bench-gjadet-{Path(a.data).stem}").resolve())

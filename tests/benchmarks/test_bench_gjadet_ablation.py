@@ -101,3 +101,18 @@ def test_an_equal_step_row_trains_the_epochs_of_the_plain_rows_steps(calls, tmp_
     assert (cfg, name, args["epochs"], args["rfs"], plain["epochs"]) == (
         "gjadet-pafpn-n.yaml", "plainbase+BCE,rfs=1.0,equalsteps-s0", 20, 1.0, 30)
     assert "equal_steps" not in args and "plainbase+BCE,rfs=1.0,equalsteps-s0|batch=2,epochs=20," in record.read_text()
+
+
+def test_one_part_rows_train_the_adaptive_neck_with_only_that_part_on(calls, tmp_path, monkeypatch):
+    from ext.nn.tasks import load_model_yaml
+
+    monkeypatch.chdir(tmp_path)  # the variants' YAMLs are written under runs/gjadet-neck of the working folder
+    gjadet_ablation.main(["--seeds", "0", "--rows", "adaptive neck, scale attention only + BCE",
+                          "adaptive neck, task attention only + BCE", "--project", str(tmp_path / "p"),
+                          "--out", str(tmp_path / "t.md"), "--record", str(tmp_path / "r.json")])
+    assert [(cfg, args["cls_loss"], args["rfs"]) for cfg, args, _ in calls] == [
+        ("runs/gjadet-neck/gjadet-adaptive-scale.yaml", "bce", 0.0),
+        ("runs/gjadet-neck/gjadet-adaptive-task.yaml", "bce", 0.0)]
+    for (cfg, _, _), on in zip(calls, ([False, True, False], [False, False, True])):
+        rows = [r for r in load_model_yaml(tmp_path / cfg)["head"] if r[2] == "AdaptiveAttention"]
+        assert rows and all(r[3] == on for r in rows)
