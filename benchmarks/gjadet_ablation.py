@@ -35,15 +35,15 @@ from ext.data.repeat_factor import image_share, repeat_factors
 from ext.metrics.longtail import class_groups, group_of, train_instance_counts
 from ext.models.report import evaluate
 
-from gjadet_neck import PARTS, variants, write_yamls
+from gjadet_neck import PARTS, variants, write_yamls, yaml_path
 from latency import export, measure
 from runs import Record, command_line, cpu_description, train_or_reuse, training_parser, write_report
 
 PLAIN, NECK = "yolov8n.yaml", "gjadet-n.yaml"
 BASE = "gjadet-pafpn-n.yaml"  # the plain base: GJADet's backbone, box start and trainer with Ultralytics' PAFPN
 VARIANT_DIR = "runs/gjadet-neck"  # the neck variants' YAMLs, as benchmarks/gjadet_neck.py writes them
-WIDE = f"{VARIANT_DIR}/gjadet-plain-pafpn-neck-x1-1-wide.yaml"  # the base widened past the adaptive neck's latency
-ONE_PART = {p: f"{VARIANT_DIR}/gjadet-adaptive-{p}.yaml" for p in PARTS}  # the adaptive neck with one part only
+WIDE = str(yaml_path("plain PAFPN, neck x1.1 wide", VARIANT_DIR))  # the base widened past the adaptive neck's latency
+ONE_PART = {p: str(yaml_path(f"adaptive ({p})", VARIANT_DIR)) for p in PARTS}  # the adaptive neck with one part only
 ROWS = [  # label, model, extra training arguments; rows of the GJADet family (gjadet-*.yaml, the plain base too) pin
     # rfs to what they were trained with (the family default changed; 0 and 0.3 repeat no image of crash-synth,
     # crash-synth-500 and rail-tracks)

@@ -53,15 +53,19 @@ def variants(widths: list[float]) -> dict[str, dict]:
     return out
 
 
+def yaml_path(name: str, folder: str | Path) -> Path:
+    """Where `write_yamls` puts variant `name` (a key of `variants`): folder/gjadet-<name as a slug>.yaml."""
+    return Path(folder) / ("gjadet-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".yaml")
+
+
 def write_yamls(models: dict[str, dict], folder: Path) -> dict[str, str]:
     """Write each model dict as a full YAML (scale kept, `head:` written out) under `folder`; {name: path}."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, d in models.items():
-        stem = "gjadet-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         keep = {k: v for k, v in d.items() if k not in ("yaml_file", "neck", "outputs")}
-        YAML.save(folder / f"{stem}.yaml", keep)
-        paths[name] = str(folder / f"{stem}.yaml")
+        YAML.save(yaml_path(name, folder), keep)
+        paths[name] = str(yaml_path(name, folder))
     return paths
 
 
