@@ -65,6 +65,8 @@ def main(argv=None) -> None:
     ap.add_argument("--report-only", action="store_true", help="train nothing: the table of the recorded runs")
     ap.add_argument("--eval-data", default=None, help="validate best.pt on this set, not on --data's "
                     "val split (a larger held-out set, e.g. fault-synth-holdout: 256 images, none best.pt was picked on)")
+    ap.add_argument("--patience", type=int, default=100, help="Ultralytics' early stopping on the val split, in "
+                    "epochs without gain (0: off, every run trains all its epochs; recorded apart from 100)")
     a = ap.parse_args(argv)
     stem = Path(a.data).stem
     a.out = a.out or f"docs/hsd_online_{stem}{f'_eval-{Path(a.eval_data).stem}' if a.eval_data else ''}.md"
@@ -74,12 +76,14 @@ def main(argv=None) -> None:
     needs_teacher = "teacher" in a.rows or any("teacher" in ROWS[label][1] for label in a.rows)
     for seed in a.seeds:
         base = dict(data=a.data, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs, device=a.device, seed=seed,
-                    project=str(Path(a.project).resolve() / stem), exist_ok=True, plots=False, workers=2)
+                    project=str(Path(a.project).resolve() / stem), exist_ok=True, plots=False, workers=2,
+                    patience=a.patience)
         for label in labels:
             cfg, keys, mult = ROWS[label]
             epochs = a.epochs * mult
             name, key = run_name(label, seed, a.nbs), dict(epochs=epochs, imgsz=a.imgsz, batch=a.batch)
             key.update({"eval": a.eval_data} if a.eval_data else {})
+            key.update({"patience": a.patience} if a.patience != 100 else {})
             metrics = record.get(name, key)
             if metrics is None and (a.report_only or (label == "teacher" and not needs_teacher)):
                 continue  # the teacher is trained when asked for (--rows teacher) or for a row that takes it
@@ -106,6 +110,7 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
     lines = [f"# HSD in one run on {a.data} ({datetime.date.today()})", "", f"Command: `{command_line('hsd_online.py', argv)}`",
              "", f"From scratch, {a.epochs} epochs (rows marked 2x: {2 * a.epochs}, 3x: {3 * a.epochs}), {a.imgsz} px, "
              f"batch {a.batch}, nbs {a.nbs}, seeds {a.seeds} (runs done: last column); "
+             + (f"early stopping {f'after {a.patience} epochs without gain' if a.patience else 'off'}; ")
              + (f"validated on {a.eval_data} (best.pt picked on {a.data}'s val split); " if a.eval_data else "")
              + "mean ± std over the seeds done. Share: the row's mAP50-95 over the "
              "teacher's, seed by seed. Time: training time over the student alone's, seed by seed (two runs: "

@@ -77,3 +77,20 @@ def test_the_recipe_to_its_plateau_takes_the_teacher_of_the_base_epochs(monkeypa
     assert student["pretrained"] == student["distill_model"] == "Teacher-s0"
     assert "| student, two runs (inherit + LD), 2x epochs | 7 | 0.500 ± 0.000 | 100% | 1.00 | 1.50 |" in \
         (tmp_path / "t.md").read_text()  # (60 + 30) s / 60 s
+
+
+def test_patience_reaches_training_and_is_recorded_apart(monkeypatch, tmp_path):
+    """--patience 0 trains every run all its epochs (Ultralytics' early stopping off) and is recorded under its own
+    key: a run with the default early stopping is not taken for it, and the table says which was used."""
+    patience = []
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: patience.append(args["patience"]) or name)
+    monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: {"params": 7, "mAP50-95": 0.5,
+                                                                                 "CDR@0.5": 1.0})
+    monkeypatch.setattr(hsd_online, "train_seconds", lambda best: 10.0)
+    common = ["--seeds", "0", "--epochs", "5", "--record", str(tmp_path / "r.json"), "--rows", "student alone"]
+    hsd_online.main([*common, "--out", str(tmp_path / "a.md")])
+    hsd_online.main([*common, "--out", str(tmp_path / "b.md"), "--patience", "0"])
+    hsd_online.main([*common, "--out", str(tmp_path / "b.md"), "--patience", "0"])  # recorded: not trained again
+    assert patience == [100, 0]
+    assert "early stopping off" in (tmp_path / "b.md").read_text()
+    assert "early stopping after 100 epochs without gain" in (tmp_path / "a.md").read_text()
