@@ -86,6 +86,9 @@ VARIANTS = [  # opt-in (--variants): what was tried to close GJR's gap to BCE
     # GJR against BCE on the plain neck at the default sampling: does the loss pay without the neck
     ("plain base + GJR, beta=0, rfs=1.0, equal steps", BASE,
      {"cls_loss": "gjr", "gjr_beta": 0.0, "rfs": 1.0, "equal_steps": True}),
+    # #32 item 2: the default with its reweighting paused for the first 5 epochs (`gjr_warmup`)
+    ("adaptive neck + GJR, beta=0, rfs=1.0, equal steps, warm-up 5", NECK,
+     {"cls_loss": "gjr", "gjr_beta": 0.0, "rfs": 1.0, "equal_steps": True, "gjr_warmup": 5}),
     # #32 item 3: which attention part carries the adaptive neck's gain (against 'adaptive neck + BCE')
     *((f"adaptive neck, {p} attention only + BCE", ONE_PART[p], {"cls_loss": "bce", "rfs": 0.0}) for p in PARTS),
 ]

@@ -9,6 +9,7 @@ from ultralytics.utils.tal import make_anchors
 
 from ..keys import arg, check_choices
 from .classification import build_cls_loss
+from .reweighted import GradientReweightedLoss
 from .names import IOU_LOSSES
 from .vlr import valuable_region
 
@@ -81,6 +82,12 @@ class DetectionLoss(v8DetectionLoss):
         self.classification_loss.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.items()})
         self.classification_loss.to(self.device)
 
+    def pause_reweighting(self, paused: bool) -> None:
+        """`gjr_warmup`: stop (True) or go on (False) updating the statistics of a gradient-reweighted classification
+        loss (GJR, EQLv2, EQFL); any other loss is unaffected."""
+        if isinstance(self.classification_loss, GradientReweightedLoss):
+            self.classification_loss.paused = paused
+
     def preprocess(self, targets: torch.Tensor, batch_size: int, scale_tensor: torch.Tensor) -> torch.Tensor:
         """Ultralytics' padding of the targets per image ([B, M, 5] class, xyxy px), kept for `valuable_region`; with
         `gjr_region=candidates` also hands the classification loss this call's `candidates`."""
@@ -144,6 +151,11 @@ class EndToEndLoss(E2ELoss):
         """Both branches' statistics as float64 numpy arrays, keys '<branch>.<buffer>', or None if neither has any."""
         out = {f"{b}.{k}": v for b in self.BRANCHES for k, v in (getattr(self, b).state() or {}).items()}
         return out or None
+
+    def pause_reweighting(self, paused: bool) -> None:
+        """`DetectionLoss.pause_reweighting` on both branches."""
+        for b in self.BRANCHES:
+            getattr(self, b).pause_reweighting(paused)
 
     def load_state(self, state: dict) -> None:
         """Restore statistics written by `state()`."""

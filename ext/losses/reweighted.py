@@ -76,6 +76,10 @@ class GradientReweightedLoss(nn.Module):
       box), so a rare class's negatives near other classes' objects count and are suppressed there;
     - ``"all"``: every row (the public-code behaviour transplanted to a head without objectness).
 
+    ``paused`` (attribute, default False; `gjr_warmup` sets it for the first epochs): the statistics are not
+    updated, so the weights stay where they are: at the start (ratio 100) every weight is 1 and the loss is the plain
+    element loss, and the statistics count from the first step after the pause.
+
     Buffers (float32, shape [C], in state_dict, moved by ``.to``): ``pos_grad``, ``neg_grad``, ``ratio``.
     Under torch.distributed with world size > 1 the per-step increments are all-reduced (SUM) before being
     added, so every rank holds identical statistics; every rank must then call the loss in lock-step. No
@@ -97,6 +101,7 @@ class GradientReweightedLoss(nn.Module):
         self.alpha = float(alpha)
         self.region = region
         self.candidates = None  # [..., 1] bool, set by the caller before each call when region == "candidates"
+        self.paused = False  # True: statistics not updated (`gjr_warmup`)
         self.register_buffer("pos_grad", torch.zeros(self.nc, dtype=torch.float32))
         self.register_buffer("neg_grad", torch.zeros(self.nc, dtype=torch.float32))
         self.register_buffer("ratio", torch.full((self.nc,), self.INIT_RATIO, dtype=torch.float32))
@@ -143,7 +148,7 @@ class GradientReweightedLoss(nn.Module):
             if fg is not None:
                 w = fg * w + (1 - fg)  # rows outside the region: weight 1
             loss = w * self.element_loss(z, t)
-            if self.training and torch.is_grad_enabled():
+            if self.training and torch.is_grad_enabled() and not self.paused:
                 self._update_statistics(z.detach(), t, w.detach(), fg)
         return loss
 

@@ -195,6 +195,24 @@ def test_eval_mode_and_no_grad_do_not_update():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
 
+def test_paused_statistics_give_the_plain_element_then_count_from_the_first_step_after():
+    """`paused` (gjr_warmup): two paused steps leave the statistics at their start and equal plain BCE (GJR over BCE,
+    EQLv2); unpaused, the next two steps match the hand loop started at those steps, as if the pause never counted."""
+    for loss in (GJRLoss(NC, beta=0.0), EQLv2Loss(NC, gamma=5.0)):
+        loss.paused = True
+        for z, t in [(LOGITS_2, TARGETS_2), (LOGITS_1, TARGETS_1)]:
+            torch.testing.assert_close(loss(_t(z), _t(t)), BCELoss()(_t(z), _t(t)), rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(loss.ratio.numpy(), np.full(NC, 100.0))
+        np.testing.assert_array_equal(loss.pos_grad.numpy(), np.zeros(NC))
+        loss.paused = False
+        loss(_t(LOGITS_1), _t(TARGETS_1))
+        out2 = loss(_t(LOGITS_2), _t(TARGETS_2))
+        losses, pos, neg, ratio = numpy_gjr([(LOGITS_1, TARGETS_1), (LOGITS_2, TARGETS_2)], gamma=5.0, mu=0.8,
+                                            alpha=4.0, beta=0.0)
+        np.testing.assert_allclose(loss.ratio.numpy(), ratio, rtol=1e-5)
+        np.testing.assert_allclose(out2.numpy(), losses[1], rtol=1e-5, atol=1e-8)
+
+
 def test_state_dict_round_trip():
     gjr = GJRLoss(NC)
     gjr(_t(LOGITS_1), _t(TARGETS_1))

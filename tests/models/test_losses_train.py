@@ -55,6 +55,30 @@ def test_end2end_yolo26_trains_with_our_losses(tmp_path, fault_tiny, tiny):
     assert crit.one2one.cls_name == "gjr" and crit.one2one.iou_name == "giou"
 
 
+@pytest.mark.parametrize("family, model_yaml, data", [("GJADet", "gjadet-n.yaml", "crash-synth-tiny"),
+                                                     ("Detector", "yolo26n.yaml", "fault-synth-tiny")])
+def test_gjr_warmup_trains_the_first_epochs_on_the_plain_loss(family, model_yaml, data, tmp_path, crash_tiny,
+                                                               fault_tiny, tiny):
+    """`gjr_warmup=1` on 2 epochs: at the end of epoch 1 GJR's statistics are still at their start (ratio 100, no
+    gradient counted: every weight 1), at the end of epoch 2 they have counted (on both branches of an NMS-free
+    head); `gjr_warmup=0` counts from the first epoch."""
+    from ultralytics.utils.loss import E2ELoss
+
+    def losses(trainer):
+        crit = trainer.model.criterion
+        return [crit.one2many.bce, crit.one2one.bce] if isinstance(crit, E2ELoss) else [crit.bce]
+
+    for warmup in (1, 0):
+        seen = []
+        model = getattr(ext, family)(model_yaml)
+        model.add_callback("on_train_epoch_end", lambda tr: seen.append([float(x.pos_grad.sum()) for x in losses(tr)]))
+        model.train(data=data, cls_loss="gjr", gjr_warmup=warmup, project=str(tmp_path), name=f"w{warmup}",
+                    **{**tiny, "epochs": 2})
+        first, second = seen
+        assert all(p > 0 for p in second)
+        assert all(p == 0 for p in first) if warmup else all(p > 0 for p in first)
+
+
 @pytest.mark.parametrize("overrides, name, gamma", [
     ({"cls_loss": "eqlv2"}, "EQLv2Loss", 12.0),  # EQLv2's paper, not GJR's 5
     ({"cls_loss": "gjr"}, "GJRLoss", 5.0),

@@ -17,7 +17,7 @@ from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 from ...data import resolve_data
 from ...keys import arg, check_choices
 from ...nn.pretrained import load_pretrained
-from ...nn.tasks import DetectorModel, load_model_yaml
+from ...nn.tasks import DetectorModel, load_model_yaml, student
 from ...reliability.checkpoints import attach_loss_state, restore_loss_state, save_atomically
 from ...reliability.exact_resume import (RESUME_STATE, epoch_shuffle_start, load_resume_state, save_resume_state,
                                          use_epoch_shuffle, use_repeat_factors)
@@ -60,6 +60,7 @@ class ExtTrainer(DetectionTrainer):
             self.args.rfs = 0.0
         self.nan_guard = NonFiniteGuard(self.arg("nan_patience"))
         self.add_callback("on_train_epoch_start", backbone_freeze_schedule)
+        self.add_callback("on_train_epoch_start", reweighting_warmup)
         self.add_callback("on_train_epoch_start", guard_epoch_start)
         self.add_callback("on_train_epoch_start", epoch_shuffle_start)
         self.add_callback("on_train_batch_start", guard_batch_start)
@@ -158,3 +159,16 @@ class ExtTrainer(DetectionTrainer):
         if RANK in {-1, 0}:
             (self.wdir / RESUME_STATE).unlink(missing_ok=True)
         super().final_eval()
+
+
+def reweighting_warmup(trainer) -> None:
+    """Callback (epoch start): `gjr_warmup` = N pauses the classification loss's gradient statistics (GJR, EQLv2,
+    EQFL) while epoch < N, so the first N epochs train on the plain element loss. Runs at each epoch start (the
+    criterion built here if the first step has not built it yet), so a resumed run lands in the right phase."""
+    n = int(arg(trainer.args, "gjr_warmup") or 0)
+    if not n:
+        return
+    model = student(trainer.model)
+    if getattr(model, "criterion", None) is None:
+        model.criterion = model.init_criterion()
+    model.criterion.pause_reweighting(trainer.epoch < n)
