@@ -104,18 +104,21 @@ def main(argv=None) -> None:
 
 def write_table(a, argv, labels: list[str], results: dict) -> None:
     """The markdown table: mean ± std over the seeds done, the share of the teacher's mAP50-95 (pairwise by seed),
-    training time against the student alone at the same epochs."""
+    training time against the student alone at the same epochs (or, without that row, the first student-alone row
+    done, named in the header)."""
     teacher = {r["seed"]: r for r in results["teacher"]}
-    alone = {r["seed"]: r["seconds"] for r in results.get("student alone", [])}
+    done = [label for label in labels if label.startswith("student alone") and results[label]]
+    ref = "student alone" if "student alone" in done else (done or ["student alone"])[0]  # the time unit
+    alone = {r["seed"]: r["seconds"] for r in results.get(ref, [])}
     lines = [f"# HSD in one run on {a.data} ({datetime.date.today()})", "", f"Command: `{command_line('hsd_online.py', argv)}`",
              "", f"From scratch, {a.epochs} epochs (rows marked 2x: {2 * a.epochs}, 3x: {3 * a.epochs}), {a.imgsz} px, "
              f"batch {a.batch}, nbs {a.nbs}, seeds {a.seeds} (runs done: last column); "
              + (f"early stopping {f'after {a.patience} epochs without gain' if a.patience else 'off'}; ")
              + (f"validated on {a.eval_data} (best.pt picked on {a.data}'s val split); " if a.eval_data else "")
              + "mean ± std over the seeds done. Share: the row's mAP50-95 over the "
-             "teacher's, seed by seed. Time: training time over the student alone's, seed by seed (two runs: "
+             f"teacher's, seed by seed. Time: training time over the {ref}'s, seed by seed (two runs: "
              "teacher + student); the CPU is shared with whatever else runs, so times are indicative. Machine: " + ", ".join(sorted({r["machine"] for v in results.values() for r in v})),
-             "", "| model | params | mAP50-95 | share of teacher | CDR@0.5 | time x student alone | per seed mAP50-95 |"
+             "", f"| model | params | mAP50-95 | share of teacher | CDR@0.5 | time x {ref} | per seed mAP50-95 |"
              " runs |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label in labels:
         rs = results[label]

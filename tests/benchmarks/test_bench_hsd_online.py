@@ -94,3 +94,19 @@ def test_patience_reaches_training_and_is_recorded_apart(monkeypatch, tmp_path):
     assert patience == [100, 0]
     assert "early stopping off" in (tmp_path / "b.md").read_text()
     assert "early stopping after 100 epochs without gain" in (tmp_path / "a.md").read_text()
+
+
+def test_time_is_against_the_longer_student_alone_when_the_same_epochs_row_is_not_asked(monkeypatch, tmp_path):
+    """Without 'student alone', the time column is against the first student-alone row done, named in the header:
+    the two-run recipe (teacher 50 s + student 90 s) against the 2x student alone (200 s) is 0.70."""
+    seconds = {"Teacher": 50.0, "StudentAlone2XEpochs": 200.0, "StudentTwoRunsInheritLd": 90.0}
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: name)
+    monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: {"params": 7, "mAP50-95": 0.5,
+                                                                                 "CDR@0.5": 1.0})
+    monkeypatch.setattr(hsd_online, "train_seconds", lambda best: seconds[best.split("-")[0]])
+    out = tmp_path / "t.md"
+    hsd_online.main(["--seeds", "0", "--epochs", "5", "--out", str(out), "--record", str(tmp_path / "r.json"),
+                     "--rows", "teacher", "student alone, 2x epochs", "student, two runs (inherit + LD)"])
+    text = out.read_text()
+    assert "| time x student alone, 2x epochs |" in text
+    assert "| student, two runs (inherit + LD) | 7 | 0.500 ± 0.000 | 100% | 1.00 | 0.70 |" in text
