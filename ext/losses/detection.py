@@ -9,8 +9,8 @@ from ultralytics.utils.tal import make_anchors
 
 from ..keys import arg, check_choices
 from .classification import build_cls_loss
-from .reweighted import GradientReweightedLoss
 from .names import IOU_LOSSES
+from .reweighted import GradientReweightedLoss
 from .vlr import valuable_region
 
 IOU_FLAGS = {n: {f"{n[0].upper()}IoU": True} if n != "iou" else {} for n in IOU_LOSSES}  # bbox_iou's flags
