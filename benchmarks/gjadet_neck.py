@@ -64,8 +64,9 @@ def write_yamls(models: dict[str, dict], folder: Path) -> dict[str, str]:
     paths = {}
     for name, d in models.items():
         keep = {k: v for k, v in d.items() if k not in ("yaml_file", "neck", "outputs")}
-        YAML.save(yaml_path(name, folder), keep)
-        paths[name] = str(yaml_path(name, folder))
+        path = yaml_path(name, folder)
+        YAML.save(path, keep)
+        paths[name] = str(path)
     return paths
 
 
