@@ -1,7 +1,8 @@
 """HSD in one run (`distill_model=<teacher YAML>`: the teacher's neck and head trained beside the student on its
 backbone, LD online) against the student trained alone, at the same epochs, at twice and three times them (more than
 the one run's cost), against the teacher, and against the two-run recipe (teacher, then the student from its backbone
-with LD, with LD also on the valuable localization region `ld_vlr=0.25`, with CrossKD `ld_cross=True`, or alone);
+with LD, with LD also on the valuable localization region `ld_vlr=0.25`, with CrossKD `ld_cross=True`, or alone; or from
+a teacher trained twice as long, the setting of a teacher trained once and reused for many students);
 paired seeds; mAP50-95, the student's share of the teacher's, training time; writes a table to docs/.
 
     python benchmarks/hsd_online.py [--data rail-tracks] [--epochs 60] [--batch 16] [--nbs 64] [--seeds 0 1 2]
@@ -41,6 +42,10 @@ ROWS = {  # label: (model YAML, training keys, epochs multiplier); "teacher" in 
     "student, two runs (inherit + LD + VLR)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_vlr": 0.25}, 1),
     "student, two runs (inherit + CrossKD)": (STUDENT, {"teacher": "pretrained+distill_model", "ld_cross": True}, 1),
     "student, two runs (inherit alone)": (STUDENT, {"teacher": "pretrained"}, 1),
+    # a teacher trained twice as long, once, and reused: the user's setting of many students per teacher
+    "teacher, 2x epochs": (TEACHER, {}, 2),
+    "student, two runs (2x teacher, inherit + LD)": (STUDENT, {"teacher": "pretrained+distill_model",
+                                                               "teacher_row": "teacher, 2x epochs"}, 1),
 }
 DEFAULT_ROWS = ["teacher", "student alone", "student, one run (online LD)", "student alone, 2x epochs"]
 
@@ -91,7 +96,9 @@ def main(argv=None) -> None:
                 keys = dict(keys)
                 takes = keys.pop("teacher", "")  # the teacher's weights as these keys (train_hsd.py: both)
                 if takes:
-                    teacher = train_or_reuse(TEACHER, {**base, "epochs": a.epochs}, run_name("teacher", seed, a.nbs))
+                    row = keys.pop("teacher_row", "teacher")
+                    teacher = train_or_reuse(ROWS[row][0], {**base, "epochs": a.epochs * ROWS[row][2]},
+                                             run_name(row, seed, a.nbs))
                     keys.update({k: teacher for k in takes.split("+")})
                 best = train_or_reuse(cfg, {**base, **keys, "epochs": epochs}, name)
                 evaluation = {**base, "data": a.eval_data} if a.eval_data else base
@@ -106,7 +113,7 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
     """The markdown table: mean ± std over the seeds done, the share of the teacher's mAP50-95 (pairwise by seed),
     training time against the student alone at the same epochs (or, without that row, the first student-alone row
     done, named in the header)."""
-    teacher = {r["seed"]: r for r in results["teacher"]}
+    teachers = {label: {r["seed"]: r for r in results.get(label, [])} for label in ("teacher", "teacher, 2x epochs")}
     done = [label for label in labels if label.startswith("student alone") and results[label]]
     ref = "student alone" if "student alone" in done else (done or ["student alone"])[0]  # the time unit
     alone = {r["seed"]: r["seconds"] for r in results.get(ref, [])}
@@ -116,7 +123,7 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
              + (f"early stopping {f'after {a.patience} epochs without gain' if a.patience else 'off'}; ")
              + (f"validated on {a.eval_data} (best.pt picked on {a.data}'s val split); " if a.eval_data else "")
              + "mean ± std over the seeds done. Share: the row's mAP50-95 over the "
-             f"teacher's, seed by seed. Time: training time over the {ref}'s, seed by seed (two runs: "
+             f"teacher's (its own teacher's for a student of the 2x teacher), seed by seed. Time: training time over the {ref}'s, seed by seed (two runs: "
              "teacher + student); the CPU is shared with whatever else runs, so times are indicative. Machine: " + ", ".join(sorted({r["machine"] for v in results.values() for r in v})),
              "", f"| model | params | mAP50-95 | share of teacher | CDR@0.5 | time x {ref} | per seed mAP50-95 |"
              " runs |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -124,6 +131,7 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
         rs = results[label]
         if not rs:
             continue
+        teacher = teachers[ROWS[label][1].get("teacher_row", "teacher")]  # the row's own teacher (share, cost)
         m = np.array([r["mAP50-95"] for r in rs])
         share = np.array([r["mAP50-95"] / teacher[r["seed"]]["mAP50-95"] for r in rs if r["seed"] in teacher])
         cost = {r["seed"]: r["seconds"] + (teacher[r["seed"]]["seconds"] if "two runs" in label else 0) for r in rs

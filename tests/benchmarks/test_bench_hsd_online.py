@@ -110,3 +110,26 @@ def test_time_is_against_the_longer_student_alone_when_the_same_epochs_row_is_no
     text = out.read_text()
     assert "| time x student alone, 2x epochs |" in text
     assert "| student, two runs (inherit + LD) | 7 | 0.500 ± 0.000 | 100% | 1.00 | 0.70 |" in text
+
+
+def test_the_student_of_the_2x_teacher_takes_that_teacher_for_weights_share_and_time(monkeypatch, tmp_path):
+    """'student, two runs (2x teacher, inherit + LD)': the seed's teacher trained twice the epochs (its own row's
+    run), the student at --epochs from its weights; share and time against that teacher (0.4 / 0.5; (60 + 40) s over
+    the student alone's 50 s), not the 1x teacher's."""
+    calls = []
+    scores = {"Teacher": 0.4, "Teacher2XEpochs": 0.5, "StudentAlone": 0.3, "StudentTwoRuns2XTeacherInheritLd": 0.4}
+    seconds = {"Teacher": 20.0, "Teacher2XEpochs": 40.0, "StudentAlone": 50.0, "StudentTwoRuns2XTeacherInheritLd": 60.0}
+    monkeypatch.setattr(hsd_online, "train_or_reuse", lambda cfg, args, name: calls.append((cfg, args, name)) or name)
+    monkeypatch.setattr(hsd_online, "model_row", lambda label, best, args, keys: {
+        "params": 7, "mAP50-95": scores[best.split("-")[0]], "CDR@0.5": 1.0})
+    monkeypatch.setattr(hsd_online, "train_seconds", lambda best: seconds[best.split("-")[0]])
+    out = tmp_path / "t.md"
+    hsd_online.main(["--seeds", "0", "--epochs", "5", "--out", str(out), "--record", str(tmp_path / "r.json"),
+                     "--rows", "student alone", "teacher, 2x epochs", "student, two runs (2x teacher, inherit + LD)"])
+    by_name = {name: (cfg, args) for cfg, args, name in calls}
+    assert by_name["Teacher2XEpochs-s0"][0] == "hsd-teacher-n.yaml" and by_name["Teacher2XEpochs-s0"][1]["epochs"] == 10
+    cfg, student = by_name["StudentTwoRuns2XTeacherInheritLd-s0"]
+    assert (cfg, student["epochs"]) == ("hsd-n.yaml", 5)
+    assert student["pretrained"] == student["distill_model"] == "Teacher2XEpochs-s0"
+    assert "teacher_row" not in student
+    assert "| student, two runs (2x teacher, inherit + LD) | 7 | 0.400 ± 0.000 | 80% | 1.00 | 2.00 |" in out.read_text()
