@@ -113,7 +113,7 @@ def write_table(a, argv, labels: list[str], results: dict) -> None:
     """The markdown table: mean ± std over the seeds done, the share of the teacher's mAP50-95 (pairwise by seed),
     training time against the student alone at the same epochs (or, without that row, the first student-alone row
     done, named in the header)."""
-    teachers = {label: {r["seed"]: r for r in results.get(label, [])} for label in ("teacher", "teacher, 2x epochs")}
+    teachers = {label: {r["seed"]: r for r in results.get(label, [])} for label, row in ROWS.items() if row[0] == TEACHER}
     done = [label for label in labels if label.startswith("student alone") and results[label]]
     ref = "student alone" if "student alone" in done else (done or ["student alone"])[0]  # the time unit
     alone = {r["seed"]: r["seconds"] for r in results.get(ref, [])}
