@@ -78,7 +78,8 @@ def main(argv=None) -> None:
     record = Record(a.record or Path(__file__).parent / "results" / f"hsd_online_{stem}.json")
     labels = (["teacher"] if "teacher" not in a.rows else []) + a.rows  # the teacher: share and two-run recipe
     results = {label: [] for label in labels}
-    needs_teacher = "teacher" in a.rows or any("teacher" in ROWS[label][1] for label in a.rows)
+    needs_teacher = "teacher" in a.rows or any(  # a row that takes the weights of the --epochs teacher
+        "teacher" in ROWS[label][1] and ROWS[label][1].get("teacher_row", "teacher") == "teacher" for label in a.rows)
     for seed in a.seeds:
         base = dict(data=a.data, imgsz=a.imgsz, batch=a.batch, nbs=a.nbs, device=a.device, seed=seed,
                     project=str(Path(a.project).resolve() / stem), exist_ok=True, plots=False, workers=2,

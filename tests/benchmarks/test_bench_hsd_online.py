@@ -132,4 +132,5 @@ def test_the_student_of_the_2x_teacher_takes_that_teacher_for_weights_share_and_
     assert (cfg, student["epochs"]) == ("hsd-n.yaml", 5)
     assert student["pretrained"] == student["distill_model"] == "Teacher2XEpochs-s0"
     assert "teacher_row" not in student
+    assert "Teacher-s0" not in by_name  # the --epochs teacher is not trained for this row
     assert "| student, two runs (2x teacher, inherit + LD) | 7 | 0.400 ± 0.000 | 80% | 1.00 | 2.00 |" in out.read_text()
